@@ -1,0 +1,116 @@
+//! Criterion benches, one group per stage. The Python side of each figure is tools/bench_python.py
+//! (same files, same machine); the README's table gives both.
+//!
+//! `make bench` (needs `make setup`). Groups: decode_resize, extract, parquet, probe.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bbeval::data::{Dataset, DatasetSpec, Preprocess};
+use bbeval::encoder::{self, Precision};
+use bbeval::features::cache::{self, CacheKey, FeatureTable};
+use bbeval::features::{extract, ExtractOptions};
+use bbeval::probe::torch_backend::{fit_grid, Head, TorchOptions};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn foolbox() -> Dataset {
+    let spec = DatasetSpec::parse(&format!("samples:{}", root().join("assets/foolbox/imagenet").display())).unwrap();
+    Dataset::open(&spec, "val").unwrap()
+}
+
+/// Decode + centre crop + bicubic resize of foolbox's 512×512 JPEGs (PIL anchor: 94 images/s on one core).
+fn decode_resize(c: &mut Criterion) {
+    let data = foolbox();
+    let bigbigan = Preprocess::bigbigan();
+    let mut g = c.benchmark_group("decode_resize");
+    g.throughput(Throughput::Elements(data.len() as u64));
+    g.bench_function("bigbigan_256_one_thread", |b| {
+        b.iter(|| data.samples.iter().map(|s| bigbigan.load(s).unwrap().0.len()).sum::<usize>())
+    });
+    g.bench_function("bigbigan_256_rayon", |b| {
+        b.iter(|| data.samples.par_iter().map(|s| bigbigan.load(s).unwrap().0.len()).sum::<usize>())
+    });
+    g.finish();
+}
+
+/// The whole extraction (decode, prefetch, EfficientNet-Lite0 forward on CPU, Parquet write) of 20 images.
+fn extraction(c: &mut Criterion) {
+    let data = foolbox();
+    let manifest = root().join("assets/encoders/efficientnet-lite0.toml");
+    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut g = c.benchmark_group("extract");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Elements(data.len() as u64));
+    g.bench_function("efficientnet_lite0_cpu_batch20", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |dir| {
+                let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 20, strict: true, progress: false };
+                extract(enc.as_mut(), &data, &opts).unwrap().images
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn big_table(n: usize, d: usize) -> FeatureTable {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    FeatureTable {
+        key: CacheKey {
+            encoder: "bench".into(),
+            weights_sha256: "none".into(),
+            dataset: "synthetic".into(),
+            dataset_name: "synthetic".into(),
+            dataset_hash: "0".into(),
+            split: "train".into(),
+            subset: None,
+            preprocess: "none".into(),
+            feature: "bn_crelu".into(),
+            dtype: "f32".into(),
+            protocol_version: bbeval::config::PROTOCOL_VERSION,
+        },
+        ids: (0..n).map(|i| format!("{i}")).collect(),
+        labels: (0..n as u32).map(|i| i % 1000).collect(),
+        values: Array2::from_shape_fn((n, d), |_| rng.random::<f32>()),
+        skipped: vec![],
+    }
+}
+
+/// 20,000 × 4096 f32 (328 MB) through the Parquet cache (numpy .npy anchor in tools/bench_python.py).
+fn parquet(c: &mut Criterion) {
+    let table = big_table(20_000, 4096);
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("parquet_20000x4096");
+    g.sample_size(10).measurement_time(Duration::from_secs(30));
+    g.throughput(Throughput::Bytes((20_000 * 4096 * 4) as u64));
+    g.bench_function("write", |b| b.iter(|| cache::write(dir.path(), &table).unwrap()));
+    let path = cache::write(dir.path(), &table).unwrap();
+    g.bench_function("read", |b| b.iter(|| cache::read(Path::new(&path)).unwrap().values.len()));
+    g.finish();
+}
+
+/// One epoch of the many-head trainer: 15 heads on 60,000 × 1280, 10 classes (Fashion-MNIST shape).
+fn probe(c: &mut Criterion) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let (n, d) = (60_000, 1280);
+    let x = Array2::from_shape_fn((n, d), |_| rng.random::<f32>() - 0.5);
+    let y: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
+    let heads: Vec<Head> = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1].iter().flat_map(|&l2| [0.01, 0.03, 0.1].map(|lr| Head { l2, lr })).collect();
+    let opts = TorchOptions { epochs: 1, batch_size: 512, seed: 0, device: tch::Device::Cpu };
+    let mut g = c.benchmark_group("probe_torch_cpu");
+    g.sample_size(10).measurement_time(Duration::from_secs(30));
+    g.bench_function("15_heads_1_epoch_60000x1280", |b| b.iter(|| fit_grid(x.view(), &y, 10, &heads, &opts).unwrap().len()));
+    g.bench_function("1_head_1_epoch_60000x1280", |b| b.iter(|| fit_grid(x.view(), &y, 10, &heads[..1], &opts).unwrap().len()));
+    g.finish();
+}
+
+criterion_group!(benches, decode_resize, extraction, parquet, probe);
+criterion_main!(benches);

@@ -1,0 +1,80 @@
+//! Command-line flags. Defaults come from `bbeval::config`, written once there.
+
+use std::path::PathBuf;
+
+use bbeval::config;
+use bbeval::encoder::Precision;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "bbeval", version, about = "Representation quality the BigBiGAN way: features, linear probes, FID/IS, Table-style reports")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Extract an encoder's features over a dataset split into the Parquet cache.
+    Extract {
+        /// `raw`, `raw:<size>`, or the path of an encoder manifest (.toml beside the TorchScript file).
+        #[arg(long)]
+        encoder: String,
+        /// `kind:path` with kind imagenet, folder, idx or samples.
+        #[arg(long)]
+        dataset: String,
+        /// `train` or `val`.
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// Use a seeded subset of at most this many images.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value_t = config::SPLIT_SEED)]
+        seed: u64,
+        /// Images per batch [default: 4 on CPU, 64 on CUDA].
+        #[arg(long)]
+        batch_size: Option<usize>,
+        #[arg(long, default_value = config::CACHE_DIR)]
+        cache_dir: PathBuf,
+        /// Stop at the first unreadable image instead of skipping it.
+        #[arg(long)]
+        strict: bool,
+        /// Forward-pass precision (f16/bf16 need CUDA).
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: Precision,
+    },
+    /// Inspect the feature cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+    /// Extract → probe → report for a run file (see eval/).
+    Run {
+        file: PathBuf,
+        #[arg(long)]
+        strict: bool,
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: Precision,
+        /// Run on the CPU even where CUDA is present.
+        #[arg(long)]
+        cpu: bool,
+    },
+    /// Re-render report.md and results.csv from a results.json.
+    Report { results: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// List cached feature files with their keys.
+    Ls {
+        #[arg(long, default_value = config::CACHE_DIR)]
+        cache_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read every cached file completely and check its key, protocol version and values.
+    Verify {
+        #[arg(long, default_value = config::CACHE_DIR)]
+        cache_dir: PathBuf,
+    },
+}

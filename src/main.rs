@@ -1,0 +1,20 @@
+//! The `bbeval` binary: parse flags, call the library, print errors, map them to an exit code.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    bbeval::runtime::tune_allocator();
+    let args = cli::Cli::parse();
+    match commands::dispatch(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

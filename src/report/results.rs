@@ -1,0 +1,117 @@
+//! The results JSON: config, seeds, git commit, library versions, dataset hashes, protocol version and,
+//! per (encoder, feature, probe), top-1/top-5 with a 95% bootstrap interval, train-val accuracy, chosen
+//! hyper-parameters, per-class accuracy and timings.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{RunFile, PROTOCOL_VERSION};
+use crate::error::{Error, IoContext, Result};
+use crate::probe::protocol::ProbeOutcome;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provenance {
+    pub bbeval_version: String,
+    pub git_commit: String,
+    pub created: String,
+    pub tch_version: String,
+    pub libtorch_version: String,
+    pub device: String,
+    pub protocol_version: u32,
+}
+
+impl Provenance {
+    pub fn now(device: &str) -> Provenance {
+        Provenance {
+            bbeval_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: git_commit(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            tch_version: "0.26".to_string(),
+            libtorch_version: env!("BBEVAL_LIBTORCH_VERSION").to_string(),
+            device: device.to_string(),
+            protocol_version: PROTOCOL_VERSION,
+        }
+    }
+}
+
+/// The commit of the working directory, with `-dirty` when it has uncommitted changes; `unknown` outside git.
+fn git_commit() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git").args(args).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "HEAD"]) {
+        Some(commit) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            if dirty { format!("{commit}-dirty") } else { commit }
+        }
+        None => "unknown".into(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    pub spec: String,
+    pub train_hash: String,
+    pub val_hash: String,
+    pub n_train: usize,
+    pub n_val: usize,
+    pub train_limit: Option<usize>,
+    pub val_limit: Option<usize>,
+    pub split_seed: u64,
+    pub train_val: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RowResult {
+    pub method: String,
+    pub architecture: String,
+    pub encoder: String,
+    pub encoder_sha256: String,
+    pub feature: String,
+    /// `true` when BN+CReLU was computed from AvePool with training-split statistics.
+    pub feature_derived: bool,
+    pub extract_seconds: f64,
+    pub cache_hit: bool,
+    pub skipped_images: usize,
+    pub probe: ProbeOutcome,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub name: String,
+    pub protocol_version: u32,
+    pub provenance: Provenance,
+    pub config: RunFile,
+    pub dataset: DatasetRecord,
+    pub rows: Vec<RowResult>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl Results {
+    pub fn load(path: &Path) -> Result<Results> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        serde_json::from_str(&text).map_err(|e| Error::Results { path: path.into(), reason: format!("{e}; is it a bbeval results.json?") })
+    }
+
+    /// Write results.json, report.md and results.csv into `dir` (each atomically).
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).at(dir)?;
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Results { path: dir.into(), reason: e.to_string() })?;
+        let files = [
+            ("results.json", json + "\n"),
+            ("report.md", super::table::markdown(self)),
+            ("results.csv", super::table::csv(self)),
+        ];
+        let mut written = Vec::new();
+        for (name, text) in files {
+            let path = dir.join(name);
+            let tmp = dir.join(format!("{name}.tmp"));
+            std::fs::write(&tmp, text).at(&tmp)?;
+            std::fs::rename(&tmp, &path).at(&path)?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}
