@@ -48,16 +48,18 @@ fn extraction(c: &mut Criterion) {
     let mut g = c.benchmark_group("extract");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Elements(data.len() as u64));
-    g.bench_function("efficientnet_lite0_cpu_batch20", |b| {
-        b.iter_batched(
-            || tempfile::tempdir().unwrap(),
-            |dir| {
-                let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 20, strict: true, progress: false };
-                extract(enc.as_mut(), &data, &opts).unwrap().images
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    for batch_size in [bbeval::config::BATCH_SIZE_CPU, 20] {
+        g.bench_function(format!("efficientnet_lite0_cpu_batch{batch_size}"), |b| {
+            b.iter_batched(
+                || tempfile::tempdir().unwrap(),
+                |dir| {
+                    let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size, strict: true, progress: false };
+                    extract(enc.as_mut(), &data, &opts).unwrap().images
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     g.finish();
 }
 
@@ -112,5 +114,14 @@ fn probe(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode_resize, extraction, parquet, probe);
-criterion_main!(benches);
+fn benches(c: &mut Criterion) {
+    // The binary does the same first thing (see bbeval::runtime).
+    bbeval::runtime::tune_allocator();
+    decode_resize(c);
+    extraction(c);
+    parquet(c);
+    probe(c);
+}
+
+criterion_group!(all, benches);
+criterion_main!(all);

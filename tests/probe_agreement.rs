@@ -1,27 +1,42 @@
-//! The probe back-ends against scikit-learn on the same real features (Fashion-MNIST raw pixels).
+//! The probe back-ends against scikit-learn on the same real features.
 //!
-//! Golden: tools/gen_probe_golden.py — sklearn 1.9.1 LogisticRegression(lbfgs, C = 1/(λ n) = 1/30,
-//! tol 1e-8), first 3000 train images fit, first 1000 t10k images scored, pixels/255 standardised with the
-//! fit rows' statistics: top-1 0.8290, top-5 0.9950 (an independent scipy L-BFGS-B on the same objective
-//! agrees). λ = 1e-2 is strong enough that SGD reaches the optimum in 40 epochs.
+//! Goldens: tools/gen_probe_golden.py, sklearn 1.9.1 LogisticRegression(lbfgs, tol 1e-8, C = 1/(λ n)) on
+//! features standardised with the fit rows' statistics (constant dimensions → 0, as bbeval does):
+//! * raw pixels — first 3000 Fashion-MNIST train images fit, first 1000 t10k scored, λ = 1e-2:
+//!   top-1 0.8290, top-5 0.9950 (an independent scipy L-BFGS-B on the same objective agrees);
+//! * EfficientNet-Lite0 AvePool — the Parquet files this test extracts (seeded subsets: 3000 train,
+//!   1000 val, seed 0), read back with pyarrow, λ = 1e-3: top-1 0.8550, top-5 0.9960 (155 iterations).
+//!
+//! Top-1 must agree within 0.3 points (the issue's bound); top-5, a coarser metric, within 0.5.
 
 mod common;
 
 use bbeval::data::{Dataset, DatasetSpec, Preprocess};
+use bbeval::encoder::{self, Precision};
+use bbeval::features::{cache, extract, ExtractOptions};
 use bbeval::probe::metrics::{accuracy, topk_correct};
 use bbeval::probe::torch_backend::{fit_grid, Head, TorchOptions};
 use bbeval::probe::{linfa_backend, LinearModel, Standardiser};
 use ndarray::Array2;
 
-const SKLEARN_TOP1: f64 = 0.8290;
-const SKLEARN_TOP5: f64 = 0.9950;
-const L2: f64 = 1e-2;
 /// 0.3 points of top-1, as the issue asks.
 const AGREEMENT: f64 = 0.003;
+const AGREEMENT_TOP5: f64 = 0.005;
 
-fn fashion(split: &str, n: usize) -> (Array2<f32>, Vec<u32>) {
-    let spec = DatasetSpec::parse(&format!("idx:{}", common::asset("fashion-mnist").display())).unwrap();
-    let data = Dataset::open(&spec, split).unwrap();
+const PIXELS_L2: f64 = 1e-2;
+const PIXELS_TOP1: f64 = 0.8290;
+const PIXELS_TOP5: f64 = 0.9950;
+
+const EFFNET_L2: f64 = 1e-3;
+const EFFNET_TOP1: f64 = 0.8550;
+const EFFNET_TOP5: f64 = 0.9960;
+
+fn fashion_spec() -> DatasetSpec {
+    DatasetSpec::parse(&format!("idx:{}", common::asset("fashion-mnist").display())).unwrap()
+}
+
+fn fashion_pixels(split: &str, n: usize) -> (Array2<f32>, Vec<u32>) {
+    let data = Dataset::open(&fashion_spec(), split).unwrap();
     let pre = Preprocess::native(1);
     let mut x = Array2::<f32>::zeros((n, 784));
     for (i, s) in data.samples[..n].iter().enumerate() {
@@ -31,11 +46,21 @@ fn fashion(split: &str, n: usize) -> (Array2<f32>, Vec<u32>) {
     (x, data.labels()[..n].to_vec())
 }
 
-fn data() -> (Array2<f32>, Vec<u32>, Array2<f32>, Vec<u32>) {
-    let (x, y) = fashion("train", 3000);
-    let (xv, yv) = fashion("val", 1000);
+/// EfficientNet-Lite0 AvePool of seeded Fashion-MNIST subsets, cached in the repository's
+/// `.bbeval-cache` so that reruns skip the extraction (about 2 minutes on 2 cores).
+fn effnet_features(split: &str, limit: usize) -> (Array2<f32>, Vec<u32>, std::path::PathBuf) {
+    let data = Dataset::open(&fashion_spec(), split).unwrap().subset(Some(limit), 0);
+    let mut enc = encoder::open(common::efficientnet_manifest().to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let opts = ExtractOptions { cache_dir: common::root().join(".bbeval-cache"), batch_size: 4, strict: true, progress: false };
+    let e = extract(enc.as_mut(), &data, &opts).unwrap();
+    let path = e.files["avepool"].clone();
+    let t = cache::read(&path).unwrap();
+    (t.values, t.labels, path)
+}
+
+fn standardised(x: Array2<f32>, xv: Array2<f32>) -> (Array2<f32>, Array2<f32>) {
     let s = Standardiser::fit(x.view());
-    (s.apply(x.view()), y, s.apply(xv.view()), yv)
+    (s.apply(x.view()), s.apply(xv.view()))
 }
 
 fn top1_top5(m: &LinearModel, x: &Array2<f32>, y: &[u32]) -> (f64, f64) {
@@ -43,45 +68,58 @@ fn top1_top5(m: &LinearModel, x: &Array2<f32>, y: &[u32]) -> (f64, f64) {
     (accuracy(&topk_correct(s.view(), y, 1)), accuracy(&topk_correct(s.view(), y, 5)))
 }
 
-fn torch_fit(x: &Array2<f32>, y: &[u32], seed: u64) -> LinearModel {
-    let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    let opts = TorchOptions { epochs: env("EP", 40.0) as usize, batch_size: env("BS", 256.0) as usize, seed, device: tch::Device::Cpu };
-    fit_grid(x.view(), y, 10, &[Head { l2: L2, lr: env("LR", 0.02) }], &opts).unwrap().remove(0)
+fn torch_fit(x: &Array2<f32>, y: &[u32], l2: f64, seed: u64) -> LinearModel {
+    let opts = TorchOptions { epochs: 40, batch_size: 128, seed, device: tch::Device::Cpu };
+    fit_grid(x.view(), y, 10, &[Head { l2, lr: 0.05 }], &opts).unwrap().remove(0)
+}
+
+fn assert_close(what: &str, got: f64, want: f64) {
+    assert_within(what, got, want, AGREEMENT);
+}
+
+fn assert_within(what: &str, got: f64, want: f64, tolerance: f64) {
+    // 1e-9 absorbs the binary representation of k/1000 accuracies.
+    assert!((got - want).abs() <= tolerance + 1e-9, "{what}: {got} vs {want}");
 }
 
 #[test]
-fn both_backends_agree_with_sklearn_and_each_other() {
-    let (x, y, xv, yv) = data();
-    let linfa = linfa_backend::fit(x.view(), &y, 10, L2, 500).unwrap();
+fn linfa_matches_sklearn_on_raw_pixels() {
+    let (x, y) = fashion_pixels("train", 3000);
+    let (xv, yv) = fashion_pixels("val", 1000);
+    let (x, xv) = standardised(x, xv);
+    let linfa = linfa_backend::fit(x.view(), &y, 10, PIXELS_L2, 500).unwrap();
     let (l1, l5) = top1_top5(&linfa, &xv, &yv);
-    let torch = torch_fit(&x, &y, 0);
+    assert_close("linfa top-1", l1, PIXELS_TOP1);
+    assert_within("linfa top-5", l5, PIXELS_TOP5, AGREEMENT_TOP5);
+}
+
+#[test]
+fn both_backends_agree_with_sklearn_and_each_other_on_efficientnet_features() {
+    let (x, y, train_path) = effnet_features("train", 3000);
+    let (xv, yv, val_path) = effnet_features("val", 1000);
+    eprintln!("golden: tools/gen_probe_golden.py --features {} {} --l2 {EFFNET_L2}", train_path.display(), val_path.display());
+    let (x, xv) = standardised(x, xv);
+    let linfa = linfa_backend::fit(x.view(), &y, 10, EFFNET_L2, 500).unwrap();
+    let (l1, l5) = top1_top5(&linfa, &xv, &yv);
+    let torch = torch_fit(&x, &y, EFFNET_L2, 0);
     let (t1, t5) = top1_top5(&torch, &xv, &yv);
-    let obj = |m: &LinearModel| {
-        let s = m.scores(x.view());
-        let mut ce = 0.0f64;
-        for (row, &l) in s.rows().into_iter().zip(&y) {
-            let mx = row.iter().fold(f32::MIN, |a, &b| a.max(b));
-            let lse = row.iter().map(|v| ((v - mx) as f64).exp()).sum::<f64>().ln() + mx as f64;
-            ce += lse - row[l as usize] as f64;
-        }
-        ce / y.len() as f64 + 0.5 * L2 * m.w.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>()
-    };
-    eprintln!("objective linfa {} torch {}", obj(&linfa), obj(&torch));
-    eprintln!("sklearn {SKLEARN_TOP1}/{SKLEARN_TOP5}, linfa {l1}/{l5}, torch {t1}/{t5}");
-    assert!((l1 - SKLEARN_TOP1).abs() <= AGREEMENT, "linfa top-1 {l1} vs sklearn {SKLEARN_TOP1}");
-    assert!((t1 - SKLEARN_TOP1).abs() <= AGREEMENT, "torch top-1 {t1} vs sklearn {SKLEARN_TOP1}");
-    assert!((l1 - t1).abs() <= AGREEMENT, "linfa {l1} vs torch {t1}");
-    assert!((l5 - SKLEARN_TOP5).abs() <= AGREEMENT && (t5 - SKLEARN_TOP5).abs() <= AGREEMENT);
+    eprintln!("sklearn {EFFNET_TOP1}/{EFFNET_TOP5}, linfa {l1}/{l5}, torch {t1}/{t5}");
+    assert_close("linfa top-1", l1, EFFNET_TOP1);
+    assert_close("torch top-1", t1, EFFNET_TOP1);
+    assert_close("linfa vs torch top-1", l1, t1);
+    assert_within("linfa top-5", l5, EFFNET_TOP5, AGREEMENT_TOP5);
+    assert_within("torch top-5", t5, EFFNET_TOP5, AGREEMENT_TOP5);
 }
 
 #[test]
 fn same_seed_gives_identical_weights_on_cpu() {
-    let (x, y, _, _) = data();
-    let (x, y) = (x.slice(ndarray::s![..1000, ..]).to_owned(), &y[..1000]);
-    let a = torch_fit(&x, y, 5);
-    let b = torch_fit(&x, y, 5);
+    let (x, y) = fashion_pixels("train", 1000);
+    let (x, _) = standardised(x.clone(), x);
+    let a = torch_fit(&x, &y, PIXELS_L2, 5);
+    let b = torch_fit(&x, &y, PIXELS_L2, 5);
     assert_eq!(a.w, b.w);
     assert_eq!(a.b, b.b);
-    let c = torch_fit(&x, y, 6);
+    let c = torch_fit(&x, &y, PIXELS_L2, 6);
     assert_ne!(a.w, c.w, "a different seed must change the batch order");
 }
+

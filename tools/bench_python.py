@@ -57,16 +57,17 @@ def bench_decode():
 def bench_extract():
     torch.set_num_threads(os.cpu_count())
     model = torch.jit.load(os.path.join(ROOT, "assets/encoders/efficientnet-lite0.pt")).eval()
-    loader = torch.utils.data.DataLoader(Foolbox(), batch_size=20, num_workers=2)
+    for batch_size in (4, 20):
+        loader = torch.utils.data.DataLoader(Foolbox(), batch_size=batch_size, num_workers=2)
 
-    def run():
-        with torch.no_grad():
-            for x in loader:
-                model(x)["avepool"].numpy()
+        def run():
+            with torch.no_grad():
+                for x in loader:
+                    model(x)["avepool"].numpy()
 
-    run()  # warm-up (workers, TorchScript profiling)
-    t = best_of(run)
-    print(f"extract PyTorch DataLoader(2 workers) + TorchScript CPU: {len(FILES) / t:.1f} images/s")
+        run()  # warm-up (workers, TorchScript profiling)
+        t = best_of(run)
+        print(f"extract PyTorch DataLoader(2 workers, batch {batch_size}) + TorchScript CPU: {len(FILES) / t:.1f} images/s")
 
 
 def bench_npy():

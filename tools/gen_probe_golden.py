@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """Golden top-1/top-5 of scikit-learn's LogisticRegression for the probe agreement tests.
 
+Two goldens (tests/probe_agreement.rs):
+* raw pixels (default): described below.
+* `--features TRAIN.parquet VAL.parquet --l2 λ`: bbeval's own cached features (read with pyarrow, so this
+  also checks the documented schema), standardised with the train rows' statistics; the test extracts
+  them itself (EfficientNet-Lite0 AvePool on seeded Fashion-MNIST subsets) and compares.
+
 Data: Fashion-MNIST (assets/fashion-mnist, Debian dataset-fashion-mnist): the first 3000 train images fit,
 the first 1000 t10k images are scored; raw pixels /255, standardised with the fit rows' mean and std
 (constant pixels map to 0, as bbeval's Standardiser does). Objective: mean CE + λ/2 ‖W‖² with λ = 1e-2,
@@ -26,20 +32,40 @@ def idx(name: str) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def fit_and_score(x, y, xv, yv, l2):
+    mean, std = x.mean(0), x.std(0)
+    inv = np.where(std > 1e-6, 1 / np.maximum(std, 1e-12), 0)
+    x, xv = (x - mean) * inv, (xv - mean) * inv
+    clf = LogisticRegression(C=1 / (l2 * len(x)), tol=1e-8, max_iter=5000).fit(x, y)
+    s = clf.decision_function(xv)
+    top1 = (s.argmax(1) == yv).mean()
+    rank = (s > s[np.arange(len(yv)), yv][:, None]).sum(1)
+    print(f"sklearn {sklearn.__version__}: n={len(x)}x{x.shape[1]} lambda={l2} C={1 / (l2 * len(x)):.6f} "
+          f"top1={top1:.4f} top5={(rank < 5).mean():.4f} iters={clf.n_iter_}")
+
+
+def parquet_features(path):
+    import pyarrow.parquet as pq
+    t = pq.read_table(path)
+    assert t.column_names == ["index", "id", "label", "feature"], t.column_names
+    x = np.stack(t.column("feature").to_numpy(zero_copy_only=False)).astype(np.float32)
+    return x, t.column("label").to_numpy().astype(np.int64)
+
+
 def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--features", nargs=2)
+    ap.add_argument("--l2", type=float, default=L2)
+    args = ap.parse_args()
+    if args.features:
+        fit_and_score(*parquet_features(args.features[0]), *parquet_features(args.features[1]), args.l2)
+        return
     x = idx("train-images-idx3-ubyte.gz")[:N_FIT].reshape(N_FIT, -1).astype(np.float32) / 255
     y = idx("train-labels-idx1-ubyte.gz")[:N_FIT].astype(np.int64)
     xv = idx("t10k-images-idx3-ubyte.gz")[:N_VAL].reshape(N_VAL, -1).astype(np.float32) / 255
     yv = idx("t10k-labels-idx1-ubyte.gz")[:N_VAL].astype(np.int64)
-    mean, std = x.mean(0), x.std(0)
-    inv = np.where(std > 1e-6, 1 / np.maximum(std, 1e-12), 0)
-    x, xv = (x - mean) * inv, (xv - mean) * inv
-    clf = LogisticRegression(C=1 / (L2 * N_FIT), tol=1e-8, max_iter=5000).fit(x, y)
-    s = clf.decision_function(xv)
-    top1 = (s.argmax(1) == yv).mean()
-    rank = (s > s[np.arange(N_VAL), yv][:, None]).sum(1)
-    top5 = (rank < 5).mean()
-    print(f"sklearn {sklearn.__version__}: lambda={L2} C={1 / (L2 * N_FIT):.6f} top1={top1:.4f} top5={top5:.4f} iters={clf.n_iter_}")
+    fit_and_score(x, y, xv, yv, L2)
 
 
 if __name__ == "__main__":

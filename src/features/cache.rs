@@ -106,7 +106,7 @@ pub fn write(dir: &Path, table: &FeatureTable) -> Result<PathBuf> {
 fn to_frame(table: &FeatureTable) -> Result<DataFrame> {
     let n = table.len();
     let width = table.width();
-    let flat: Vec<f32> = table.values.iter().copied().collect();
+    let flat: Vec<f32> = table.values.as_standard_layout().into_owned().into_raw_vec_and_offset().0;
     let feature = Series::new("feature".into(), flat)
         .reshape_array(&[ReshapeDimension::new(n as i64), ReshapeDimension::new(width as i64)])?;
     let df = DataFrame::new_infer_height(vec![
@@ -170,7 +170,7 @@ pub fn read(path: &Path) -> Result<FeatureTable> {
     let skipped = metadata_value(path, &mut reader, SKIPPED_METADATA)?
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
-    let df = reader.finish().map_err(|e| cache_err(path, format!("cannot decode ({e}); delete the file")))?;
+    let df = reader.read_parallel(ParallelStrategy::RowGroups).finish().map_err(|e| cache_err(path, format!("cannot decode ({e}); delete the file")))?;
     let (ids, labels, values) = from_frame(path, &df)?;
     Ok(FeatureTable { key, ids, labels, values, skipped })
 }
@@ -210,14 +210,20 @@ fn labels_of(path: &Path, df: &DataFrame) -> Result<Vec<u32>> {
 
 fn matrix_of(path: &Path, df: &DataFrame) -> Result<Array2<f32>> {
     let feature = df.column("feature").map_err(|_| cache_err(path, "no `feature` column"))?;
-    let series = feature.as_materialized_series().rechunk();
+    let series = feature.as_materialized_series();
     let arr = series.array().map_err(|_| cache_err(path, "`feature` must be a fixed-size array of f32"))?;
     let width = arr.width();
     let leaf = arr.get_leaf_array();
     let leaf = leaf.f32().map_err(|_| cache_err(path, "`feature` values must be f32"))?;
-    let flat = leaf.rechunk();
-    let slice = flat.cont_slice().map_err(|_| cache_err(path, "null feature values"))?;
-    Array2::from_shape_vec((df.height(), width), slice.to_vec()).map_err(|e| cache_err(path, e.to_string()))
+    if leaf.null_count() > 0 {
+        return Err(cache_err(path, "null feature values; delete the file"));
+    }
+    // One copy, chunk by chunk (a rechunk and a to_vec would copy twice: 0.5 s on 20k × 4096).
+    let mut flat = Vec::with_capacity(df.height() * width);
+    for chunk in leaf.downcast_iter() {
+        flat.extend_from_slice(chunk.values().as_slice());
+    }
+    Array2::from_shape_vec((df.height(), width), flat).map_err(|e| cache_err(path, e.to_string()))
 }
 
 fn from_frame(path: &Path, df: &DataFrame) -> Result<(Vec<String>, Vec<u32>, Array2<f32>)> {
