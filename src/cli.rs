@@ -59,6 +59,51 @@ pub enum Command {
         #[arg(long)]
         cpu: bool,
     },
+    /// FID between two image sets or `.npz` statistics (pytorch-fid/TTUR layout).
+    Fid {
+        /// `.npz` statistics, or a dataset `kind:path[@split]` (split defaults to `val`).
+        a: String,
+        b: String,
+        /// Use a seeded subset of at most this many images of each dataset.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value_t = config::SPLIT_SEED)]
+        seed: u64,
+        /// Manifest of the FID Inception.
+        #[arg(long, default_value = config::FID_INCEPTION_MANIFEST)]
+        inception: PathBuf,
+        #[arg(long)]
+        batch_size: Option<usize>,
+        #[arg(long, default_value = config::CACHE_DIR)]
+        cache_dir: PathBuf,
+        #[arg(long)]
+        strict: bool,
+        /// Write the statistics of A and B as `a.npz` and `b.npz` into this folder.
+        #[arg(long)]
+        save_stats: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inception Score of an image set from a classifier's `logits` (standard only for TF Inception's 1008).
+    Is {
+        /// A dataset `kind:path[@split]`.
+        a: String,
+        /// Manifest of a classifier whose outputs include `logits`.
+        #[arg(long)]
+        classifier: PathBuf,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value_t = config::SPLIT_SEED)]
+        seed: u64,
+        #[arg(long, default_value_t = bbeval::genmetrics::IS_SPLITS)]
+        splits: usize,
+        #[arg(long)]
+        batch_size: Option<usize>,
+        #[arg(long, default_value = config::CACHE_DIR)]
+        cache_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-render report.md and results.csv from a results.json.
     Report { results: PathBuf },
 }

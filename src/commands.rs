@@ -4,7 +4,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use bbeval::data::{Dataset, DatasetSpec};
+use bbeval::data::{Dataset, DatasetKind, DatasetSpec};
+use bbeval::encoder::Precision;
+use bbeval::genmetrics;
 use bbeval::features::{self, cache, ExtractOptions};
 use bbeval::report::{table, Results};
 use bbeval::run::{run_file, RunOptions};
@@ -19,8 +21,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             let spec = DatasetSpec::parse(&dataset)?;
             let data = Dataset::open(&spec, &split)?.subset(limit, seed);
             let mut enc = bbeval::encoder::open(&encoder, spec.kind, dtype)?;
-            let batch_size = batch_size.unwrap_or_else(|| bbeval::config::default_batch_size(tch::Cuda::is_available()));
-            let opts = ExtractOptions { cache_dir, batch_size, strict, progress };
+            let opts = extract_options(cache_dir, batch_size, strict, progress);
             let e = features::extract(enc.as_mut(), &data, &opts)?;
             if e.cache_hit {
                 println!("cache hit: nothing computed");
@@ -84,6 +85,49 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("written: {}/{{results.json,report.md,results.csv}}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fid { a, b, limit, seed, inception, batch_size, cache_dir, strict, save_stats, json } => {
+            let mut enc = bbeval::encoder::open(&inception.to_string_lossy(), DatasetKind::Folder, Precision::F32)?;
+            let opts = extract_options(cache_dir, batch_size, strict, progress);
+            let (sa, da) = genmetrics::resolve_statistics(&a, enc.as_mut(), limit, seed, &opts)?;
+            let (sb, db) = genmetrics::resolve_statistics(&b, enc.as_mut(), limit, seed, &opts)?;
+            let fid = genmetrics::frechet_distance(&sa, &sb)?;
+            if let Some(dir) = save_stats {
+                std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+                sa.save_npz(&dir.join("a.npz"))?;
+                sb.save_npz(&dir.join("b.npz"))?;
+            }
+            let warnings: Vec<String> = [sa.warning(), sb.warning()].into_iter().flatten().collect();
+            if json {
+                let out = serde_json::json!({ "fid": fid, "a": da, "b": db, "n_a": sa.n, "n_b": sb.n,
+                    "inception": enc.name(), "resize": enc.preprocess().describe(), "warnings": warnings });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("FID {fid:.4}  ({da} [n={}] vs {db} [n={}]; {}, {})", sa.n, sb.n, enc.name(), enc.preprocess().describe());
+                for w in warnings {
+                    println!("warning: {w}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Is { a, classifier, limit, seed, splits, batch_size, cache_dir, json } => {
+            let (spec, split) = DatasetSpec::parse_with_split(&a, "val")?;
+            let data = Dataset::open(&spec, &split)?.subset(limit, seed);
+            let mut enc = bbeval::encoder::open(&classifier.to_string_lossy(), spec.kind, Precision::F32)?;
+            if !enc.outputs().iter().any(|o| o == "logits") {
+                anyhow::bail!("{}: the classifier's manifest declares no `logits` output", classifier.display());
+            }
+            let e = features::extract(enc.as_mut(), &data, &extract_options(cache_dir, batch_size, false, progress))?;
+            let logits = cache::read(&e.files["logits"])?;
+            let (mean, std) = genmetrics::inception_score(logits.values.view(), splits);
+            let label = genmetrics::inception_score::is_label(enc.name(), logits.width());
+            if json {
+                let out = serde_json::json!({ "metric": label, "mean": mean, "std": std, "splits": splits, "n": logits.len(), "dataset": data.describe() });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("{label} {mean:.3} ± {std:.3}  ({}, n={}, {splits} splits)", data.describe(), logits.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report { results } => {
             let r = Results::load(&results)?;
             let dir = results.parent().map(|p| p.to_path_buf()).unwrap_or_default();
@@ -92,4 +136,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn extract_options(cache_dir: std::path::PathBuf, batch_size: Option<usize>, strict: bool, progress: bool) -> ExtractOptions {
+    let batch_size = batch_size.unwrap_or_else(|| bbeval::config::default_batch_size(tch::Cuda::is_available()));
+    ExtractOptions { cache_dir, batch_size, strict, progress }
 }

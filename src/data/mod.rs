@@ -84,6 +84,14 @@ impl DatasetSpec {
         Ok(DatasetSpec { kind, path: PathBuf::from(path) })
     }
 
+    /// `kind:path@split`, the split defaulting to `default_split` (used by `bbeval fid` and `bbeval is`).
+    pub fn parse_with_split(arg: &str, default_split: &str) -> Result<(DatasetSpec, String)> {
+        match arg.rsplit_once('@') {
+            Some((spec, split)) if !split.contains('/') => Ok((DatasetSpec::parse(spec)?, split.to_string())),
+            _ => Ok((DatasetSpec::parse(arg)?, default_split.to_string())),
+        }
+    }
+
     /// Short readable name for file names and tables: the last path component.
     pub fn name(&self) -> String {
         let base = self.path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());

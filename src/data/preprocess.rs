@@ -32,6 +32,9 @@ pub struct Preprocess {
     /// Per-channel mean and std applied to pixels scaled to [0, 1].
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// Resample in f32 without rounding back to 8 bits (as clean-fid does with PIL's mode "F").
+    #[serde(default)]
+    pub float_resize: bool,
 }
 
 /// Named policies a manifest or the CLI can ask for.
@@ -40,7 +43,15 @@ pub const POLICIES: [&str; 2] = ["bigbigan", "resnet-eval"];
 impl Preprocess {
     /// BigBiGAN's TF Hub colab: centre square crop of the short side, bicubic to 256, x/127.5 − 1.
     pub fn bigbigan() -> Preprocess {
-        Preprocess { size: Some(256), crop_fraction: 1.0, filter: Filter::Bicubic, channels: 3, mean: [0.5; 3], std: [0.5; 3] }
+        Preprocess {
+            size: Some(256),
+            crop_fraction: 1.0,
+            filter: Filter::Bicubic,
+            channels: 3,
+            mean: [0.5; 3],
+            std: [0.5; 3],
+            float_resize: false,
+        }
     }
 
     /// ResNet-style evaluation: centre crop of 224/256 of the short side, bicubic to 224, ImageNet mean/std.
@@ -52,12 +63,13 @@ impl Preprocess {
             channels: 3,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
+            float_resize: false,
         }
     }
 
     /// Native size, no crop, values in [0, 1]: the raw-pixel baseline.
     pub fn native(channels: u8) -> Preprocess {
-        Preprocess { size: None, crop_fraction: 1.0, filter: Filter::Bicubic, channels, mean: [0.0; 3], std: [1.0; 3] }
+        Preprocess { size: None, crop_fraction: 1.0, filter: Filter::Bicubic, channels, mean: [0.0; 3], std: [1.0; 3], float_resize: false }
     }
 
     pub fn policy(name: &str) -> Option<Preprocess> {
@@ -71,8 +83,9 @@ impl Preprocess {
     /// A stable one-line description, used in cache keys and reports.
     pub fn describe(&self) -> String {
         let size = self.size.map(|s| s.to_string()).unwrap_or_else(|| "native".into());
+        let resample = if self.float_resize { " resample=f32" } else { "" };
         format!(
-            "size={size} crop={} filter={:?} channels={} mean={:?} std={:?}",
+            "size={size} crop={} filter={:?} channels={} mean={:?} std={:?}{resample}",
             self.crop_fraction, self.filter, self.channels, self.mean, self.std
         )
         .to_lowercase()
@@ -81,11 +94,13 @@ impl Preprocess {
     /// Load one sample: returns CHW values and the shape `[c, h, w]`.
     pub fn load(&self, sample: &Sample) -> Result<(Vec<f32>, [usize; 3])> {
         let (pixels, w, h, c) = self.decode(&sample.source)?;
+        let to_f32 = |p: Vec<u8>| p.into_iter().map(f32::from).collect::<Vec<f32>>();
         let (pixels, w, h) = match self.size {
             // Already the requested square with nothing to crop: resampling would only add rounding.
-            Some(size) if size == w && size == h && self.crop_fraction == 1.0 => (pixels, w, h),
-            Some(size) => (self.resize(&sample.source, pixels, w, h, c, size)?, size, size),
-            None => (pixels, w, h),
+            Some(size) if size == w && size == h && self.crop_fraction == 1.0 => (to_f32(pixels), w, h),
+            Some(size) if self.float_resize => (self.resize_f32(&sample.source, to_f32(pixels), w, h, c, size)?, size, size),
+            Some(size) => (to_f32(self.resize(&sample.source, pixels, w, h, c, size)?), size, size),
+            None => (to_f32(pixels), w, h),
         };
         Ok((self.normalise(&pixels, c as usize), [c as usize, h as usize, w as usize]))
     }
@@ -109,12 +124,24 @@ impl Preprocess {
     }
 
     fn resize(&self, source: &Source, pixels: Vec<u8>, w: u32, h: u32, c: u8, size: u32) -> Result<Vec<u8>> {
+        let pixel_type = if c == 1 { PixelType::U8 } else { PixelType::U8x3 };
+        self.resample(source, pixels, (w, h), pixel_type, size)
+    }
+
+    /// Resample 0–255 values held as f32 (4 native-endian bytes each) without rounding.
+    fn resize_f32(&self, source: &Source, pixels: Vec<f32>, w: u32, h: u32, c: u8, size: u32) -> Result<Vec<f32>> {
+        let pixel_type = if c == 1 { PixelType::F32 } else { PixelType::F32x3 };
+        let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let out = self.resample(source, bytes, (w, h), pixel_type, size)?;
+        Ok(out.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+
+    fn resample(&self, source: &Source, bytes: Vec<u8>, (w, h): (u32, u32), pixel_type: PixelType, size: u32) -> Result<Vec<u8>> {
         let fail = |reason: String| match source {
             Source::File(path) => Error::Decode { path: path.clone(), reason },
             Source::Gray { .. } => Error::Probe(format!("resize: {reason}")),
         };
-        let pixel_type = if c == 1 { PixelType::U8 } else { PixelType::U8x3 };
-        let src = Image::from_vec_u8(w, h, pixels, pixel_type).map_err(|e| fail(e.to_string()))?;
+        let src = Image::from_vec_u8(w, h, bytes, pixel_type).map_err(|e| fail(e.to_string()))?;
         let mut dst = Image::new(size, size, pixel_type);
         let side = self.crop_fraction * f64::from(w.min(h));
         let filter = match self.filter {
@@ -128,14 +155,15 @@ impl Preprocess {
         Ok(dst.into_vec())
     }
 
-    fn normalise(&self, pixels: &[u8], c: usize) -> Vec<f32> {
+    /// `pixels` are 0–255 values (interleaved channels).
+    fn normalise(&self, pixels: &[f32], c: usize) -> Vec<f32> {
         let hw = pixels.len() / c;
         let mut out = vec![0f32; pixels.len()];
         for ch in 0..c {
             let (mean, std) = (self.mean[ch], self.std[ch]);
             let plane = &mut out[ch * hw..(ch + 1) * hw];
             for (i, v) in plane.iter_mut().enumerate() {
-                *v = (f32::from(pixels[i * c + ch]) / 255.0 - mean) / std;
+                *v = (pixels[i * c + ch] / 255.0 - mean) / std;
             }
         }
         out

@@ -35,6 +35,8 @@ pub struct InputSpec {
     pub range: Option<[f32; 2]>,
     pub mean: Option<[f32; 3]>,
     pub std: Option<[f32; 3]>,
+    /// Resample in f32 without rounding to 8 bits (clean-fid style).
+    pub float_resize: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +95,9 @@ impl Manifest {
         }
         if let Some(f) = i.filter {
             p.filter = f;
+        }
+        if let Some(f) = i.float_resize {
+            p.float_resize = f;
         }
         if let Some(c) = i.channels {
             if c != 1 && c != 3 {

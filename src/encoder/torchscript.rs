@@ -117,14 +117,22 @@ impl Encoder for TorchScriptEncoder {
             .f_to_device(self.device)?
             .f_to_kind(self.precision.kind())?;
         let out = tch::no_grad(|| self.module.forward_is(&[IValue::Tensor(x)]))?;
-        let IValue::GenericDict(pairs) = out else {
-            return Err(self.fail("the model must return Dict[str, Tensor] (see DESIGN.md, encoder contract)".into()));
-        };
         let mut found = std::collections::BTreeMap::new();
-        for (k, v) in pairs {
-            if let (IValue::String(name), IValue::Tensor(t)) = (k, v) {
-                found.insert(name, t);
+        match out {
+            IValue::GenericDict(pairs) => {
+                for (k, v) in pairs {
+                    if let (IValue::String(name), IValue::Tensor(t)) = (k, v) {
+                        found.insert(name, t);
+                    }
+                }
             }
+            // A bare tensor is accepted when the manifest declares exactly one output (e.g. the FID Inception).
+            IValue::Tensor(t) if self.manifest.outputs.len() == 1 => {
+                if let Some(name) = self.manifest.outputs.keys().next() {
+                    found.insert(name.clone(), t);
+                }
+            }
+            _ => return Err(self.fail("the model must return Dict[str, Tensor] (see DESIGN.md, encoder contract)".into())),
         }
         let mut features = Vec::with_capacity(self.manifest.outputs.len());
         for (name, &width) in &self.manifest.outputs {

@@ -12,8 +12,8 @@ use rayon::prelude::*;
 
 use super::cache::{self, CacheKey, FeatureTable};
 use crate::config::PROTOCOL_VERSION;
-use crate::data::{Dataset, Source};
-use crate::encoder::{Batch, Encoder};
+use crate::data::{Dataset, Sample, Source};
+use crate::encoder::{Batch, Encoder, FeatureBatch};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -82,61 +82,18 @@ pub fn extract(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptio
     }
 
     let start = Instant::now();
-    let preprocess = encoder.preprocess().clone();
-    let bar = progress_bar(opts.progress, dataset);
     let mut ids = Vec::with_capacity(dataset.len());
     let mut labels = Vec::with_capacity(dataset.len());
     let mut values: BTreeMap<String, (usize, Vec<f32>)> = BTreeMap::new();
-    let mut skipped = Vec::new();
-    let batch_size = opts.batch_size.max(1);
-
-    std::thread::scope(|scope| -> Result<()> {
-        // One batch decoded ahead of the encoder (the channel holds it while the encoder runs).
-        let (tx, rx) = sync_channel(1);
-        let samples = &dataset.samples;
-        let preprocess = &preprocess;
-        scope.spawn(move || {
-            for chunk in samples.chunks(batch_size) {
-                let loaded: Vec<_> = chunk.par_iter().map(|s| preprocess.load(s)).collect();
-                if tx.send((chunk, loaded)).is_err() {
-                    break;
-                }
-            }
-        });
-        for (chunk, loaded) in rx {
-            let mut pixels = Vec::new();
-            let mut shape: Option<[usize; 3]> = None;
-            let mut n = 0;
-            for (sample, result) in chunk.iter().zip(loaded) {
-                match result {
-                    Ok((chw, s)) => {
-                        if let Some(first) = shape.filter(|f| *f != s) {
-                            return Err(Error::Dataset {
-                                path: source_name(&sample.source, &sample.id).into(),
-                                reason: format!("image shape {s:?} differs from {first:?} in the same batch; give the encoder an input size (e.g. `raw:32`)"),
-                            });
-                        }
-                        shape = Some(s);
-                        pixels.extend_from_slice(&chw);
-                        ids.push(sample.id.clone());
-                        labels.push(sample.label);
-                        n += 1;
-                    }
-                    Err(e) if opts.strict => return Err(e),
-                    Err(e) => skipped.push((sample.id.clone(), e.to_string())),
-                }
-            }
-            if let Some(shape) = shape {
-                for f in encoder.encode(&Batch { pixels, n, shape })? {
-                    let entry = values.entry(f.name).or_insert((f.width, Vec::new()));
-                    entry.1.extend_from_slice(&f.values);
-                }
-            }
-            bar.inc(chunk.len() as u64);
+    let skipped = stream(encoder, dataset, opts, |samples, features| {
+        ids.extend(samples.iter().map(|s| s.id.clone()));
+        labels.extend(samples.iter().map(|s| s.label));
+        for f in features {
+            let entry = values.entry(f.name).or_insert((f.width, Vec::new()));
+            entry.1.extend_from_slice(&f.values);
         }
         Ok(())
     })?;
-    bar.finish_and_clear();
 
     if ids.is_empty() {
         let first = skipped.first().map(|(id, why)| format!("{id}: {why}")).unwrap_or_default();
@@ -156,6 +113,63 @@ pub fn extract(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptio
         files.insert(table.key.feature.clone(), cache::write(&opts.cache_dir, table)?);
     }
     Ok(Extraction { files, cache_hit: false, images: ids.len(), seconds: start.elapsed().as_secs_f64(), skipped })
+}
+
+/// Run `encoder` over `dataset` batch by batch, decoding one batch ahead on rayon threads, and hand each
+/// batch's readable samples and features to `sink`. Returns the `(id, reason)` of skipped images.
+/// `extract` collects the batches; generation metrics fold them into running statistics instead.
+pub fn stream<F>(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptions, mut sink: F) -> Result<Vec<(String, String)>>
+where
+    F: FnMut(&[&Sample], Vec<FeatureBatch>) -> Result<()>,
+{
+    let preprocess = encoder.preprocess().clone();
+    let bar = progress_bar(opts.progress, dataset);
+    let mut skipped = Vec::new();
+    let batch_size = opts.batch_size.max(1);
+    std::thread::scope(|scope| -> Result<()> {
+        // One batch decoded ahead of the encoder (the channel holds it while the encoder runs).
+        let (tx, rx) = sync_channel(1);
+        let samples = &dataset.samples;
+        let preprocess = &preprocess;
+        scope.spawn(move || {
+            for chunk in samples.chunks(batch_size) {
+                let loaded: Vec<_> = chunk.par_iter().map(|s| preprocess.load(s)).collect();
+                if tx.send((chunk, loaded)).is_err() {
+                    break;
+                }
+            }
+        });
+        for (chunk, loaded) in rx {
+            let mut pixels = Vec::new();
+            let mut shape: Option<[usize; 3]> = None;
+            let mut good: Vec<&Sample> = Vec::with_capacity(chunk.len());
+            for (sample, result) in chunk.iter().zip(loaded) {
+                match result {
+                    Ok((chw, s)) => {
+                        if let Some(first) = shape.filter(|f| *f != s) {
+                            return Err(Error::Dataset {
+                                path: source_name(&sample.source, &sample.id).into(),
+                                reason: format!("image shape {s:?} differs from {first:?} in the same batch; give the encoder an input size (e.g. `raw:32`)"),
+                            });
+                        }
+                        shape = Some(s);
+                        pixels.extend_from_slice(&chw);
+                        good.push(sample);
+                    }
+                    Err(e) if opts.strict => return Err(e),
+                    Err(e) => skipped.push((sample.id.clone(), e.to_string())),
+                }
+            }
+            if let Some(shape) = shape {
+                let features = encoder.encode(&Batch { pixels, n: good.len(), shape })?;
+                sink(&good, features)?;
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok(skipped)
 }
 
 fn check_finite(encoder: &str, m: &Array2<f32>, ids: &[String]) -> Result<()> {

