@@ -114,9 +114,9 @@ mod tests {
         r.update(x.slice(ndarray::s![2..3, ..]));
         r.update(x.slice(ndarray::s![3.., ..]));
         let s = r.finish().unwrap();
-        // numpy: x.mean(0) = [2.6, 1.8]; np.cov(x, rowvar=False) = [[7.3, -4.35], [-4.35, 4.7]]
+        // numpy: x.mean(0) = [2.6, 1.8]; np.cov(x, rowvar=False) = [[7.3, -5.35], [-5.35, 4.7]]
         assert!((s.mu[0] - 2.6).abs() < 1e-12 && (s.mu[1] - 1.8).abs() < 1e-12);
-        for (got, want) in s.sigma.iter().zip([7.3, -4.35, -4.35, 4.7]) {
+        for (got, want) in s.sigma.iter().zip([7.3, -5.35, -5.35, 4.7]) {
             assert!((got - want).abs() < 1e-12, "{got} vs {want}");
         }
     }
