@@ -114,6 +114,44 @@ fn probe(c: &mut Criterion) {
     g.finish();
 }
 
+/// Fréchet distance of two 2048-d statistics (scipy.linalg.sqrtm route anchor: 19.5 s).
+fn frechet(c: &mut Criterion) {
+    use bbeval::genmetrics::{frechet_distance, RunningStats};
+    let stats = |seed: u64| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let x = Array2::from_shape_fn((4096, 2048), |_| rng.random::<f32>());
+        let mut r = RunningStats::new(2048);
+        r.update(x.view());
+        r.finish().unwrap()
+    };
+    let (a, b) = (stats(1), stats(2));
+    let mut g = c.benchmark_group("frechet");
+    g.sample_size(10).measurement_time(Duration::from_secs(30));
+    g.bench_function("2048d_eigh", |bch| bch.iter(|| frechet_distance(&a, &b).unwrap()));
+    g.finish();
+}
+
+/// FID Inception statistics over foolbox's 20 JPEGs on CPU (decode, 299² f32 resize, forward, f64 update).
+fn inception(c: &mut Criterion) {
+    let data = foolbox();
+    let manifest = root().join("assets/fid/inception.toml");
+    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut g = c.benchmark_group("inception");
+    g.sample_size(10).measurement_time(Duration::from_secs(60));
+    g.throughput(Throughput::Elements(data.len() as u64));
+    g.bench_function("fid_statistics_cpu_batch4", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |dir| {
+                let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 4, strict: true, progress: false };
+                bbeval::genmetrics::dataset_statistics(enc.as_mut(), &data, &opts).unwrap().0.n
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
     // The binary does the same first thing (see bbeval::runtime).
     bbeval::runtime::tune_allocator();
@@ -121,6 +159,8 @@ fn benches(c: &mut Criterion) {
     extraction(c);
     parquet(c);
     probe(c);
+    frechet(c);
+    inception(c);
 }
 
 criterion_group!(all, benches);
