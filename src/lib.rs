@@ -23,6 +23,7 @@ pub mod encoder;
 pub mod error;
 pub mod features;
 pub mod genmetrics;
+mod moments;
 pub mod probe;
 pub mod report;
 pub mod run;

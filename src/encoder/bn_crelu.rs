@@ -17,19 +17,8 @@ pub struct BnCrelu {
 impl BnCrelu {
     /// Statistics of the training rows.
     pub fn fit(train: ArrayView2<f32>) -> BnCrelu {
-        let n = train.nrows().max(1) as f64;
-        let d = train.ncols();
-        let mut sum = vec![0f64; d];
-        let mut sum2 = vec![0f64; d];
-        for row in train.rows() {
-            for (j, &v) in row.iter().enumerate() {
-                sum[j] += f64::from(v);
-                sum2[j] += f64::from(v) * f64::from(v);
-            }
-        }
-        let mean: Array1<f32> = sum.iter().map(|s| (s / n) as f32).collect();
-        let var: Array1<f32> = sum.iter().zip(&sum2).map(|(s, s2)| ((s2 / n) - (s / n) * (s / n)).max(0.0) as f32).collect();
-        BnCrelu { mean, var }
+        let (mean, var) = crate::moments::column_moments(train);
+        BnCrelu { mean: mean.mapv(|v| v as f32), var: var.mapv(|v| v as f32) }
     }
 
     pub fn apply(&self, x: ArrayView2<f32>) -> Array2<f32> {

@@ -34,25 +34,9 @@ pub struct Standardiser {
 
 impl Standardiser {
     pub fn fit(x: ArrayView2<f32>) -> Standardiser {
-        let n = x.nrows().max(1) as f64;
-        let mut sum = vec![0f64; x.ncols()];
-        let mut sum2 = vec![0f64; x.ncols()];
-        for row in x.rows() {
-            for (j, &v) in row.iter().enumerate() {
-                sum[j] += f64::from(v);
-                sum2[j] += f64::from(v) * f64::from(v);
-            }
-        }
-        let mean: Array1<f32> = sum.iter().map(|s| (s / n) as f32).collect();
-        let inv_std: Array1<f32> = sum
-            .iter()
-            .zip(&sum2)
-            .map(|(s, s2)| {
-                let var = (s2 / n - (s / n) * (s / n)).max(0.0);
-                if var > 1e-12 { (1.0 / var.sqrt()) as f32 } else { 0.0 }
-            })
-            .collect();
-        Standardiser { mean, inv_std }
+        let (mean, var) = crate::moments::column_moments(x);
+        let inv_std = var.mapv(|v| if v > 1e-12 { (1.0 / v.sqrt()) as f32 } else { 0.0 });
+        Standardiser { mean: mean.mapv(|v| v as f32), inv_std }
     }
 
     pub fn apply(&self, x: ArrayView2<f32>) -> Array2<f32> {
