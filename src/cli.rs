@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use bbeval::config;
 use bbeval::encoder::Precision;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "bbeval", version, about = "Representation quality the BigBiGAN way: features, linear probes, FID/IS, Table-style reports")]
@@ -26,16 +26,10 @@ pub enum Command {
         /// `train` or `val`.
         #[arg(long, default_value = "train")]
         split: String,
-        /// Use a seeded subset of at most this many images.
-        #[arg(long)]
-        limit: Option<usize>,
-        #[arg(long, default_value_t = config::SPLIT_SEED)]
-        seed: u64,
-        /// Images per batch [default: 4 on CPU, 64 on CUDA].
-        #[arg(long)]
-        batch_size: Option<usize>,
-        #[arg(long, default_value = config::CACHE_DIR)]
-        cache_dir: PathBuf,
+        #[command(flatten)]
+        subset: SubsetFlags,
+        #[command(flatten)]
+        batches: BatchFlags,
         /// Stop at the first unreadable image instead of skipping it.
         #[arg(long)]
         strict: bool,
@@ -64,18 +58,13 @@ pub enum Command {
         /// `.npz` statistics, or a dataset `kind:path[@split]` (split defaults to `val`).
         a: String,
         b: String,
-        /// Use a seeded subset of at most this many images of each dataset.
-        #[arg(long)]
-        limit: Option<usize>,
-        #[arg(long, default_value_t = config::SPLIT_SEED)]
-        seed: u64,
+        #[command(flatten)]
+        subset: SubsetFlags,
         /// Manifest of the FID Inception.
         #[arg(long, default_value = config::FID_INCEPTION_MANIFEST)]
         inception: PathBuf,
-        #[arg(long)]
-        batch_size: Option<usize>,
-        #[arg(long, default_value = config::CACHE_DIR)]
-        cache_dir: PathBuf,
+        #[command(flatten)]
+        batches: BatchFlags,
         #[arg(long)]
         strict: bool,
         /// Write the statistics of A and B as `a.npz` and `b.npz` into this folder.
@@ -91,16 +80,12 @@ pub enum Command {
         /// Manifest of a classifier whose outputs include `logits`.
         #[arg(long)]
         classifier: PathBuf,
-        #[arg(long)]
-        limit: Option<usize>,
-        #[arg(long, default_value_t = config::SPLIT_SEED)]
-        seed: u64,
+        #[command(flatten)]
+        subset: SubsetFlags,
         #[arg(long, default_value_t = bbeval::genmetrics::IS_SPLITS)]
         splits: usize,
-        #[arg(long)]
-        batch_size: Option<usize>,
-        #[arg(long, default_value = config::CACHE_DIR)]
-        cache_dir: PathBuf,
+        #[command(flatten)]
+        batches: BatchFlags,
         #[arg(long)]
         json: bool,
     },
@@ -122,4 +107,24 @@ pub enum CacheAction {
         #[arg(long, default_value = config::CACHE_DIR)]
         cache_dir: PathBuf,
     },
+}
+
+/// A seeded subset of a dataset.
+#[derive(Debug, Args)]
+pub struct SubsetFlags {
+    /// Use a seeded subset of at most this many images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, default_value_t = config::SPLIT_SEED)]
+    pub seed: u64,
+}
+
+/// How images are batched through an encoder and where features are cached.
+#[derive(Debug, Args)]
+pub struct BatchFlags {
+    /// Images per batch [default: 4 on CPU, 64 on CUDA].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long, default_value = config::CACHE_DIR)]
+    pub cache_dir: PathBuf,
 }

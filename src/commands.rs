@@ -12,16 +12,16 @@ use bbeval::report::{table, Results};
 use bbeval::run::{run_file, RunOptions};
 use tch::Device;
 
-use crate::cli::{CacheAction, Cli, Command};
+use crate::cli::{BatchFlags, CacheAction, Cli, Command};
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     match cli.command {
-        Command::Extract { encoder, dataset, split, limit, seed, batch_size, cache_dir, strict, dtype } => {
+        Command::Extract { encoder, dataset, split, subset, batches, strict, dtype } => {
             let spec = DatasetSpec::parse(&dataset)?;
-            let data = Dataset::open(&spec, &split)?.subset(limit, seed);
+            let data = Dataset::open(&spec, &split)?.subset(subset.limit, subset.seed);
             let mut enc = bbeval::encoder::open(&encoder, spec.kind, dtype)?;
-            let opts = extract_options(cache_dir, batch_size, strict, progress);
+            let opts = extract_options(batches, strict, progress);
             let e = features::extract(enc.as_mut(), &data, &opts)?;
             if e.cache_hit {
                 println!("cache hit: nothing computed");
@@ -85,11 +85,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("written: {}/{{results.json,report.md,results.csv}}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fid { a, b, limit, seed, inception, batch_size, cache_dir, strict, save_stats, json } => {
+        Command::Fid { a, b, subset, inception, batches, strict, save_stats, json } => {
             let mut enc = bbeval::encoder::open(&inception.to_string_lossy(), DatasetKind::Folder, Precision::F32)?;
-            let opts = extract_options(cache_dir, batch_size, strict, progress);
-            let (sa, da) = genmetrics::resolve_statistics(&a, enc.as_mut(), limit, seed, &opts)?;
-            let (sb, db) = genmetrics::resolve_statistics(&b, enc.as_mut(), limit, seed, &opts)?;
+            let opts = extract_options(batches, strict, progress);
+            let (sa, da) = genmetrics::resolve_statistics(&a, enc.as_mut(), subset.limit, subset.seed, &opts)?;
+            let (sb, db) = genmetrics::resolve_statistics(&b, enc.as_mut(), subset.limit, subset.seed, &opts)?;
             let fid = genmetrics::frechet_distance(&sa, &sb)?;
             if let Some(dir) = save_stats {
                 std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
@@ -109,14 +109,14 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Is { a, classifier, limit, seed, splits, batch_size, cache_dir, json } => {
+        Command::Is { a, classifier, subset, splits, batches, json } => {
             let (spec, split) = DatasetSpec::parse_with_split(&a, "val")?;
-            let data = Dataset::open(&spec, &split)?.subset(limit, seed);
+            let data = Dataset::open(&spec, &split)?.subset(subset.limit, subset.seed);
             let mut enc = bbeval::encoder::open(&classifier.to_string_lossy(), spec.kind, Precision::F32)?;
             if !enc.outputs().iter().any(|o| o == "logits") {
                 anyhow::bail!("{}: the classifier's manifest declares no `logits` output", classifier.display());
             }
-            let e = features::extract(enc.as_mut(), &data, &extract_options(cache_dir, batch_size, false, progress))?;
+            let e = features::extract(enc.as_mut(), &data, &extract_options(batches, false, progress))?;
             let logits = cache::read(&e.files["logits"])?;
             let (mean, std) = genmetrics::inception_score(logits.values.view(), splits);
             let label = genmetrics::inception_score::is_label(enc.name(), logits.width());
@@ -138,7 +138,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn extract_options(cache_dir: std::path::PathBuf, batch_size: Option<usize>, strict: bool, progress: bool) -> ExtractOptions {
-    let batch_size = batch_size.unwrap_or_else(|| bbeval::config::default_batch_size(tch::Cuda::is_available()));
-    ExtractOptions { cache_dir, batch_size, strict, progress }
+fn extract_options(batches: BatchFlags, strict: bool, progress: bool) -> ExtractOptions {
+    let batch_size = batches.batch_size.unwrap_or_else(|| bbeval::config::default_batch_size(tch::Cuda::is_available()));
+    ExtractOptions { cache_dir: batches.cache_dir, batch_size, strict, progress }
 }
