@@ -55,7 +55,8 @@ pub enum Command {
     },
     /// FID between two image sets or `.npz` statistics (pytorch-fid/TTUR layout).
     Fid {
-        /// `.npz` statistics, or a dataset `kind:path[@split]` (split defaults to `val`).
+        /// `.npz` statistics, `gen:<generator manifest>` (draws --limit samples, default 10,000, seeded by
+        /// --seed), or a dataset `kind:path[@split]` (split defaults to `val`).
         a: String,
         b: String,
         #[command(flatten)]

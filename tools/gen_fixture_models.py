@@ -4,6 +4,8 @@
 * channel_means.pt: {"avepool": per-channel mean of x (N×3)} — a real, trivially checkable encoder.
 * nan_encoder.pt:   {"avepool": NaN where the mean of x is > 0, else the means} — non-finite features.
 * tuple_encoder.pt: returns a tuple instead of a dict — breaks the encoder contract.
+* tiny_generator.pt: z [N, 16] → tanh(linear) images [N, 3, 32, 32] in [-1, 1] (weights from
+  torch.manual_seed(0)) — a real generator for the sampling tests.
 """
 import os
 from typing import Dict, Tuple
@@ -29,8 +31,20 @@ class TupleEncoder(torch.nn.Module):
         return x.mean(dim=(2, 3)), x.amax(dim=(2, 3))
 
 
+class TinyGenerator(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = torch.nn.Linear(16, 3 * 8 * 8)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = torch.tanh(self.fc(z)).view(-1, 3, 8, 8)
+        return torch.nn.functional.interpolate(x, size=(32, 32), mode="nearest")
+
+
 def main() -> None:
-    for name, module in [("channel_means", ChannelMeans()), ("nan_encoder", NanEncoder()), ("tuple_encoder", TupleEncoder())]:
+    for name, module in [("channel_means", ChannelMeans()), ("nan_encoder", NanEncoder()), ("tuple_encoder", TupleEncoder()),
+                         ("tiny_generator", TinyGenerator())]:
         torch.jit.script(module).save(os.path.join(OUT, f"{name}.pt"))
     print("written to", OUT)
 

@@ -7,6 +7,7 @@
 //! the Fréchet distance uses symmetric eigendecompositions (faer), not a general matrix square root.
 
 pub mod frechet;
+pub mod generator;
 pub mod inception_score;
 pub mod stats;
 
@@ -57,7 +58,11 @@ pub fn is_stats_file(arg: &str) -> bool {
     Path::new(arg).extension().is_some_and(|e| e == "npz")
 }
 
-/// Statistics for a CLI argument: a `.npz` file, or a dataset `kind:path[@split]` run through `inception`.
+/// Samples drawn from a generator when no count is given (the usual FID sample size).
+pub const GENERATOR_SAMPLES: usize = 10_000;
+
+/// Statistics for a CLI argument: a `.npz` file, `gen:<generator manifest>` (samples drawn with `seed`,
+/// `limit` of them, default `GENERATOR_SAMPLES`), or a dataset `kind:path[@split]` run through `inception`.
 /// Returns the statistics and a description for the report.
 pub fn resolve_statistics(
     arg: &str,
@@ -68,6 +73,17 @@ pub fn resolve_statistics(
 ) -> Result<(Statistics, String)> {
     if is_stats_file(arg) {
         return Ok((Statistics::load_npz(Path::new(arg))?, arg.to_string()));
+    }
+    if let Some(manifest) = arg.strip_prefix("gen:") {
+        let generator = generator::Generator::open(Path::new(manifest), tch::Device::cuda_if_available())?;
+        let sampling = generator::Sampling {
+            samples: limit.unwrap_or(GENERATOR_SAMPLES),
+            seed,
+            truncation: None,
+            batch_size: opts.batch_size,
+        };
+        let stats = generator.statistics(inception, &sampling)?;
+        return Ok((stats, format!("{} samples of {} (seed {seed})", sampling.samples, generator.manifest.name)));
     }
     let (spec, split) = crate::data::DatasetSpec::parse_with_split(arg, "val")?;
     let dataset = Dataset::open(&spec, &split)?.subset(limit, seed);
