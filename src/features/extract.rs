@@ -2,7 +2,7 @@
 //! output feature, check it is finite, and write one cache file per feature.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
@@ -190,9 +190,4 @@ fn progress_bar(show: bool, dataset: &Dataset) -> ProgressBar {
     }
     bar.set_message(format!("extract {}", dataset.describe()));
     bar
-}
-
-/// Load a cached feature table (used by the probes and `cache verify`).
-pub fn load(path: &Path) -> Result<FeatureTable> {
-    cache::read(path)
 }

@@ -118,12 +118,8 @@ impl Generator {
             let std = Tensor::f_from_slice(&pre.std)?.f_view([1, 3, 1, 1])?;
             let x = resized.f_div_scalar(255.0)?.f_sub(&mean)?.f_div(&std)?.f_contiguous()?;
             let values = Vec::<f32>::try_from(&x.f_flatten(0, -1)?)?;
-            for f in inception.encode(&Batch { pixels: values, n, shape: [3, size as usize, size as usize] })? {
-                if f.name == "avepool" {
-                    let m = ndarray::ArrayView2::from_shape((n, f.width), &f.values).map_err(|e| Error::Probe(e.to_string()))?;
-                    running.get_or_insert_with(|| RunningStats::new(f.width)).update(m);
-                }
-            }
+            let features = inception.encode(&Batch { pixels: values, n, shape: [3, size as usize, size as usize] })?;
+            super::fold_avepool(&mut running, &features)?;
             done += n;
         }
         running.ok_or_else(|| Error::Probe("no samples drawn".into()))?.finish()

@@ -39,18 +39,21 @@ pub fn dataset_statistics(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &E
         }
     }
     let mut running: Option<RunningStats> = None;
-    stream(encoder, dataset, opts, |_, features| {
-        for f in features.into_iter().filter(|f| f.name == "avepool") {
-            let batch = ndarray::ArrayView2::from_shape((f.values.len() / f.width, f.width), &f.values)
-                .map_err(|e| crate::Error::Probe(e.to_string()))?;
-            running.get_or_insert_with(|| RunningStats::new(f.width)).update(batch);
-        }
-        Ok(())
-    })?;
+    stream(encoder, dataset, opts, |_, features| fold_avepool(&mut running, &features))?;
     let stats = running.ok_or_else(|| crate::Error::Probe(format!("no readable images in {}", dataset.describe())))?.finish()?;
     std::fs::create_dir_all(&opts.cache_dir).map_err(|source| crate::Error::Io { path: opts.cache_dir.clone(), source })?;
     stats.save_npz(&path)?;
     Ok((stats, path, false))
+}
+
+/// Fold a batch's `avepool` (the Inception's pool3) into the running statistics, started on first use.
+pub(crate) fn fold_avepool(running: &mut Option<RunningStats>, features: &[crate::encoder::FeatureBatch]) -> Result<()> {
+    for f in features.iter().filter(|f| f.name == "avepool") {
+        let batch = ndarray::ArrayView2::from_shape((f.values.len() / f.width, f.width), &f.values)
+            .map_err(|e| crate::Error::Probe(e.to_string()))?;
+        running.get_or_insert_with(|| RunningStats::new(f.width)).update(batch);
+    }
+    Ok(())
 }
 
 /// A `.npz` statistics file (pytorch-fid / TTUR layout) rather than a dataset?
