@@ -49,6 +49,9 @@ pub const PROBE_BATCH: usize = 512;
 pub const PROBE_L2_GRID: [f64; 5] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
 /// Learning rates of the libtorch heads (SGD, momentum 0.9, cosine decay).
 pub const PROBE_LR_GRID: [f64; 3] = [0.01, 0.03, 0.1];
+/// Rows per chunk when the probe streams features from the cache: two chunks are in memory at once
+/// (65,536 × 4096 f32 = 1 GiB each); smaller sets are one chunk, loaded once.
+pub const PROBE_CHUNK_ROWS: usize = 65_536;
 /// L-BFGS iterations of the linfa back-end.
 pub const LINFA_MAX_ITER: u64 = 200;
 
@@ -107,6 +110,9 @@ pub struct ProbeConfig {
     pub seed: u64,
     #[serde(default = "default_linfa_iter")]
     pub max_iter: u64,
+    /// Rows read from the cache at a time by the libtorch back-end (linfa needs all rows at once).
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: usize,
 }
 
 fn default_backend() -> Backend {
@@ -130,6 +136,9 @@ fn default_probe_seed() -> u64 {
 fn default_linfa_iter() -> u64 {
     LINFA_MAX_ITER
 }
+fn default_chunk_rows() -> usize {
+    PROBE_CHUNK_ROWS
+}
 
 impl Default for ProbeConfig {
     fn default() -> Self {
@@ -141,6 +150,7 @@ impl Default for ProbeConfig {
             batch_size: default_probe_batch(),
             seed: default_probe_seed(),
             max_iter: default_linfa_iter(),
+            chunk_rows: default_chunk_rows(),
         }
     }
 }
@@ -154,8 +164,8 @@ impl ProbeConfig {
         if self.lr.is_empty() || self.lr.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
             return bad("lr must be a non-empty list of finite values > 0");
         }
-        if self.epochs == 0 || self.batch_size == 0 {
-            return bad("epochs and batch_size must be ≥ 1");
+        if self.epochs == 0 || self.batch_size == 0 || self.chunk_rows == 0 {
+            return bad("epochs, batch_size and chunk_rows must be ≥ 1");
         }
         Ok(())
     }

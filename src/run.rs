@@ -9,8 +9,9 @@ use crate::config::{default_batch_size, RunFile};
 use crate::data::{Dataset, DatasetSpec};
 use crate::encoder::{self, Encoder, Precision};
 use crate::error::{Error, Result};
-use crate::features::{self, ExtractOptions, Extraction};
+use crate::features::{self, cache, ExtractOptions, Extraction};
 use crate::probe::protocol::{self, ProbeSetup};
+use crate::probe::source::ParquetRows;
 use crate::report::{DatasetRecord, Provenance, Results, RowResult};
 use crate::suggest::did_you_mean;
 
@@ -128,9 +129,10 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Result<(Results, PathBuf)> {
     for row in &run.rows {
         let e = &extracted[&row.encoder];
         let (stored, derived) = resolve_feature(&e.outputs, &row.feature, &row.encoder)?;
-        let train = features::cache::read(&e.train.files[&stored])?;
-        let val = features::cache::read(&e.val.files[&stored])?;
-        let outcome = protocol::run(&train, &val, &setup_for(derived))?;
+        let (train_file, val_file) = (&e.train.files[&stored], &e.val.files[&stored]);
+        let train = ParquetRows::open(train_file, run.probe.chunk_rows)?;
+        let val = ParquetRows::open(val_file, run.probe.chunk_rows)?;
+        let outcome = protocol::run_rows(&train, &val, &setup_for(derived))?;
         eprintln!(
             "probe {} {}: top-1 {:.1}% (train-val {:.1}%, {:.1} s)",
             e.name,
@@ -139,7 +141,7 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Result<(Results, PathBuf)> {
             100.0 * outcome.train_val_top1,
             outcome.seconds
         );
-        let skipped = train.skipped.len() + val.skipped.len();
+        let skipped = cache::read_skipped(train_file)?.len() + cache::read_skipped(val_file)?.len();
         if skipped > 0 {
             warnings.push(format!("{}: {skipped} unreadable image(s) were skipped (listed in the cache files' metadata)", e.name));
         }

@@ -17,7 +17,10 @@ pub struct BnCrelu {
 impl BnCrelu {
     /// Statistics of the training rows.
     pub fn fit(train: ArrayView2<f32>) -> BnCrelu {
-        let (mean, var) = crate::moments::column_moments(train);
+        BnCrelu::from_moments(crate::moments::column_moments(train))
+    }
+
+    pub fn from_moments((mean, var): (Array1<f64>, Array1<f64>)) -> BnCrelu {
         BnCrelu { mean: mean.mapv(|v| v as f32), var: var.mapv(|v| v as f32) }
     }
 

@@ -162,14 +162,19 @@ fn key_of(path: &Path, reader: &mut ParquetReader<File>) -> Result<CacheKey> {
     Ok(key)
 }
 
+/// Ids of the images an extraction skipped, from the footer alone.
+pub fn read_skipped(path: &Path) -> Result<Vec<String>> {
+    let file = File::open(path).at(path)?;
+    let mut reader = ParquetReader::new(file);
+    Ok(metadata_value(path, &mut reader, SKIPPED_METADATA)?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
+}
+
 /// Read a whole cache file.
 pub fn read(path: &Path) -> Result<FeatureTable> {
     let file = File::open(path).at(path)?;
     let mut reader = ParquetReader::new(file);
     let key = key_of(path, &mut reader)?;
-    let skipped = metadata_value(path, &mut reader, SKIPPED_METADATA)?
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let skipped = read_skipped(path)?;
     let df = reader.read_parallel(ParallelStrategy::RowGroups).finish().map_err(|e| cache_err(path, format!("cannot decode ({e}); delete the file")))?;
     let (ids, labels, values) = from_frame(path, &df)?;
     Ok(FeatureTable { key, ids, labels, values, skipped })
@@ -184,6 +189,13 @@ pub fn read_rows(path: &Path, offset: usize, len: usize) -> Result<(Vec<u32>, Ar
         .finish()?;
     let labels = labels_of(path, &df)?;
     Ok((labels, matrix_of(path, &df)?))
+}
+
+/// The `label` column alone.
+pub fn read_labels(path: &Path) -> Result<Vec<u32>> {
+    let file = File::open(path).at(path)?;
+    let df = ParquetReader::new(file).with_columns(Some(vec!["label".into()])).finish()?;
+    labels_of(path, &df)
 }
 
 /// Number of rows and the feature width, from the footer alone.

@@ -8,9 +8,15 @@
 pub mod linfa_backend;
 pub mod metrics;
 pub mod protocol;
+pub mod source;
 pub mod torch_backend;
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
+
+use crate::encoder::BnCrelu;
+use crate::error::Result;
+use crate::moments::ColumnMoments;
+use source::{Prepared, RowSource};
 
 /// `scores = x · w + b`, with `w` of shape `width × classes`.
 #[derive(Debug, Clone)]
@@ -34,18 +40,67 @@ pub struct Standardiser {
 
 impl Standardiser {
     pub fn fit(x: ArrayView2<f32>) -> Standardiser {
-        let (mean, var) = crate::moments::column_moments(x);
+        Standardiser::from_moments(crate::moments::column_moments(x))
+    }
+
+    pub fn from_moments((mean, var): (Array1<f64>, Array1<f64>)) -> Standardiser {
         let inv_std = var.mapv(|v| if v > 1e-12 { (1.0 / v.sqrt()) as f32 } else { 0.0 });
         Standardiser { mean: mean.mapv(|v| v as f32), inv_std }
     }
 
     pub fn apply(&self, x: ArrayView2<f32>) -> Array2<f32> {
         let mut out = x.to_owned();
-        for mut row in out.axis_iter_mut(Axis(0)) {
+        self.apply_in_place(&mut out);
+        out
+    }
+
+    pub fn apply_in_place(&self, x: &mut Array2<f32>) {
+        for mut row in x.axis_iter_mut(Axis(0)) {
             for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.inv_std) {
                 *v = (*v - m) * s;
             }
         }
-        out
     }
+}
+
+/// BN+CReLU (optional) then standardisation, both fit on training rows only.
+#[derive(Debug, Clone)]
+pub struct Transform {
+    bn: Option<BnCrelu>,
+    /// `None` only while the transform is being fit.
+    std: Option<Standardiser>,
+}
+
+impl Transform {
+    /// Fit on the rows of `src` that `keep` selects: one streaming pass per stage (two with BN+CReLU).
+    pub fn fit(src: &dyn RowSource, keep: Option<&[bool]>, bn_crelu: bool) -> Result<Transform> {
+        let bn = if bn_crelu { Some(BnCrelu::from_moments(moments(&Prepared::new(src, keep, None))?)) } else { None };
+        let mut transform = Transform { bn, std: None };
+        let std = Standardiser::from_moments(moments(&Prepared::new(src, keep, Some(&transform)))?);
+        transform.std = Some(std);
+        Ok(transform)
+    }
+
+    pub fn apply(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let mut x = match &self.bn {
+            Some(head) => head.apply(x),
+            None => x.to_owned(),
+        };
+        if let Some(std) = &self.std {
+            std.apply_in_place(&mut x);
+        }
+        x
+    }
+
+    pub fn output_width(&self, input: usize) -> usize {
+        if self.bn.is_some() { 2 * input } else { input }
+    }
+}
+
+fn moments(src: &dyn RowSource) -> Result<(Array1<f64>, Array1<f64>)> {
+    let mut m = ColumnMoments::default();
+    for i in 0..src.chunk_count() {
+        m.add(src.chunk(i)?.values.view());
+    }
+    Ok(m.finish())
 }

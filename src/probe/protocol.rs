@@ -4,16 +4,15 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
 use super::metrics::{accuracy, bootstrap_ci, per_class, topk_correct};
 use super::torch_backend::{self, Head, TorchOptions};
-use super::{linfa_backend, LinearModel, Standardiser};
+use super::source::{self, InMemory, Prepared, RowSource};
+use super::{linfa_backend, LinearModel, Transform};
 use crate::config::{Backend, ProbeConfig, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
 use crate::data::split::train_val_split;
-use crate::encoder::BnCrelu;
 use crate::error::{Error, Result};
 use crate::features::FeatureTable;
 
@@ -58,57 +57,6 @@ pub struct ProbeOutcome {
     pub seconds: f64,
 }
 
-/// BN+CReLU (optional) then standardisation, both fit on training rows only.
-struct Transform {
-    bn: Option<BnCrelu>,
-    std: Standardiser,
-}
-
-impl Transform {
-    fn fit(x: ArrayView2<f32>, bn_crelu: bool) -> Transform {
-        let bn = bn_crelu.then(|| BnCrelu::fit(x));
-        let std = match &bn {
-            Some(head) => Standardiser::fit(head.apply(x).view()),
-            None => Standardiser::fit(x),
-        };
-        Transform { bn, std }
-    }
-
-    fn apply(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        match &self.bn {
-            Some(head) => self.std.apply(head.apply(x).view()),
-            None => self.std.apply(x),
-        }
-    }
-}
-
-fn check_inputs(train: &FeatureTable, val: &FeatureTable) -> Result<()> {
-    if train.width() != val.width() {
-        return Err(Error::WidthMismatch { train: train.width(), other_split: "val".into(), other: val.width() });
-    }
-    let seen: BTreeSet<u32> = train.labels.iter().copied().collect();
-    if let Some(&label) = val.labels.iter().find(|l| !seen.contains(l)) {
-        return Err(Error::UnseenClass { label, split: "val".into() });
-    }
-    for table in [train, val] {
-        if let Some(row) = table.values.rows().into_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
-            return Err(Error::Probe(format!(
-                "{} split of {}: NaN/Inf feature in row {} (id {}); re-extract the features or fix the encoder",
-                table.key.split, table.key.encoder, row, table.ids[row]
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn rows(x: &Array2<f32>, idx: &[usize]) -> Array2<f32> {
-    x.select(Axis(0), idx)
-}
-
-fn pick(labels: &[u32], idx: &[usize]) -> Vec<u32> {
-    idx.iter().map(|&i| labels[i]).collect()
-}
-
 fn heads(cfg: &ProbeConfig) -> Vec<Head> {
     match cfg.backend {
         Backend::Torch => cfg.l2.iter().flat_map(|&l2| cfg.lr.iter().map(move |&lr| Head { l2, lr })).collect(),
@@ -116,75 +64,116 @@ fn heads(cfg: &ProbeConfig) -> Vec<Head> {
     }
 }
 
-fn fit(x: ArrayView2<f32>, y: &[u32], num_classes: usize, grid: &[Head], setup: &ProbeSetup) -> Result<Vec<LinearModel>> {
+fn fit(rows: &dyn RowSource, num_classes: usize, grid: &[Head], setup: &ProbeSetup) -> Result<Vec<LinearModel>> {
     let cfg = &setup.config;
     match cfg.backend {
-        Backend::Linfa => grid.iter().map(|h| linfa_backend::fit(x, y, num_classes, h.l2, cfg.max_iter)).collect(),
+        Backend::Linfa => {
+            let (x, y) = source::collect(rows)?;
+            grid.iter().map(|h| linfa_backend::fit(x.view(), &y, num_classes, h.l2, cfg.max_iter)).collect()
+        }
         Backend::Torch => {
             let opts = TorchOptions { epochs: cfg.epochs, batch_size: cfg.batch_size, seed: cfg.seed, device: setup.device };
-            torch_backend::fit_grid(x, y, num_classes, grid, &opts)
+            torch_backend::fit_grid_rows(rows, num_classes, grid, &opts)
         }
     }
 }
 
-/// Run the protocol on cached train and val features.
+/// Top-1 and top-5 hits of every model on every row, in row order (`[model][row]`).
+fn hits(rows: &dyn RowSource, models: &[LinearModel]) -> Result<(Vec<Vec<bool>>, Vec<Vec<bool>>, Vec<u32>)> {
+    let mut top1 = vec![Vec::with_capacity(rows.len()); models.len()];
+    let mut top5 = vec![Vec::with_capacity(rows.len()); models.len()];
+    let mut labels = Vec::with_capacity(rows.len());
+    for i in 0..rows.chunk_count() {
+        let chunk = rows.chunk(i)?;
+        for (m, model) in models.iter().enumerate() {
+            let scores = model.scores(chunk.values.view());
+            top1[m].extend(topk_correct(scores.view(), &chunk.labels, 1));
+            top5[m].extend(topk_correct(scores.view(), &chunk.labels, 5));
+        }
+        labels.extend_from_slice(&chunk.labels);
+    }
+    Ok((top1, top5, labels))
+}
+
+fn in_memory(t: &FeatureTable, chunk_rows: usize) -> InMemory<'_> {
+    InMemory {
+        name: format!("{} split of {}", t.key.split, t.key.encoder),
+        values: t.values.view(),
+        labels: &t.labels,
+        chunk_rows,
+    }
+}
+
+/// Run the protocol on train and val feature tables in memory.
 pub fn run(train: &FeatureTable, val: &FeatureTable, setup: &ProbeSetup) -> Result<ProbeOutcome> {
+    let chunk_rows = setup.config.chunk_rows;
+    run_rows(&in_memory(train, chunk_rows), &in_memory(val, chunk_rows), setup)
+}
+
+/// Run the protocol on train and val rows read chunk by chunk (e.g. straight from the Parquet cache).
+pub fn run_rows(train: &dyn RowSource, val: &dyn RowSource, setup: &ProbeSetup) -> Result<ProbeOutcome> {
     let start = Instant::now();
     setup.config.check()?;
-    check_inputs(train, val)?;
-    let num_classes = train.labels.iter().chain(&val.labels).map(|&l| l as usize + 1).max().unwrap_or(0);
-    let split = train_val_split(train.len(), setup.train_val, setup.split_seed);
-    if split.fit.is_empty() || split.train_val.is_empty() {
-        return Err(Error::Probe(format!("train has {} rows: too few to hold out {} for train-val", train.len(), setup.train_val)));
+    if train.width() != val.width() {
+        return Err(Error::WidthMismatch { train: train.width(), other_split: "val".into(), other: val.width() });
     }
+    let train_labels = train.all_labels()?;
+    let val_labels = val.all_labels()?;
+    let seen: BTreeSet<u32> = train_labels.iter().copied().collect();
+    if let Some(&label) = val_labels.iter().find(|l| !seen.contains(l)) {
+        return Err(Error::UnseenClass { label, split: "val".into() });
+    }
+    // Train rows are checked as the transform is fit, before any training; val is checked here so a bad
+    // val file stops the run before the (long) fits, not after.
+    source::check_finite(val)?;
+    let num_classes = train_labels.iter().chain(&val_labels).map(|&l| l as usize + 1).max().unwrap_or(0);
+    let n = train_labels.len();
+    let split = train_val_split(n, setup.train_val, setup.split_seed);
+    if split.fit.is_empty() || split.train_val.is_empty() {
+        return Err(Error::Probe(format!("train has {n} rows: too few to hold out {} for train-val", setup.train_val)));
+    }
+    let mut in_fit = vec![true; n];
+    for &i in &split.train_val {
+        in_fit[i] = false;
+    }
+    let in_train_val: Vec<bool> = in_fit.iter().map(|&b| !b).collect();
 
     // 1. Model selection: fit on train minus train-val, score train-val.
-    let fit_x = rows(&train.values, &split.fit);
-    let transform = Transform::fit(fit_x.view(), setup.bn_crelu_from_avepool);
-    let fit_x = transform.apply(fit_x.view());
-    let tv_x = transform.apply(rows(&train.values, &split.train_val).view());
-    let fit_y = pick(&train.labels, &split.fit);
-    let tv_y = pick(&train.labels, &split.train_val);
+    let bn = setup.bn_crelu_from_avepool;
+    let transform = Transform::fit(train, Some(&in_fit), bn)?;
     let grid_heads = heads(&setup.config);
-    let models = fit(fit_x.view(), &fit_y, num_classes, &grid_heads, setup)?;
-    drop(fit_x);
+    let models = fit(&Prepared::new(train, Some(&in_fit), Some(&transform)), num_classes, &grid_heads, setup)?;
+    let (tv_top1, _, _) = hits(&Prepared::new(train, Some(&in_train_val), Some(&transform)), &models)?;
     let is_torch = setup.config.backend == Backend::Torch;
     let grid: Vec<GridPoint> = grid_heads
         .iter()
-        .zip(&models)
-        .map(|(h, m)| GridPoint {
-            l2: h.l2,
-            lr: is_torch.then_some(h.lr),
-            train_val_top1: accuracy(&topk_correct(m.scores(tv_x.view()).view(), &tv_y, 1)),
-        })
+        .zip(&tv_top1)
+        .map(|(h, hit)| GridPoint { l2: h.l2, lr: is_torch.then_some(h.lr), train_val_top1: accuracy(hit) })
         .collect();
     // Highest train-val top-1; ties go to the first grid point (smallest L2, then smallest lr).
     let best = grid.iter().enumerate().fold(0, |best, (i, g)| if g.train_val_top1 > grid[best].train_val_top1 { i } else { best });
     let chosen = grid[best].clone();
 
     // 2. Retrain the chosen head on all of train; score val once.
-    let transform = Transform::fit(train.values.view(), setup.bn_crelu_from_avepool);
-    let train_x = transform.apply(train.values.view());
-    let model = fit(train_x.view(), &train.labels, num_classes, &grid_heads[best..=best], setup)?
+    let transform = Transform::fit(train, None, bn)?;
+    let model = fit(&Prepared::new(train, None, Some(&transform)), num_classes, &grid_heads[best..=best], setup)?
         .pop()
         .ok_or_else(|| Error::Probe("retraining returned no model".into()))?;
-    drop(train_x);
-    let val_scores = model.scores(transform.apply(val.values.view()).view());
-    let top1 = topk_correct(val_scores.view(), &val.labels, 1);
-    let top5 = topk_correct(val_scores.view(), &val.labels, 5);
+    let (top1, top5, labels) = hits(&Prepared::new(val, None, Some(&transform)), std::slice::from_ref(&model))?;
+    let (top1, top5) = (&top1[0], &top5[0]);
     Ok(ProbeOutcome {
         backend: setup.config.backend,
-        top1: accuracy(&top1),
-        top5: accuracy(&top5),
-        top1_ci95: bootstrap_ci(&top1, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED),
+        top1: accuracy(top1),
+        top5: accuracy(top5),
+        top1_ci95: bootstrap_ci(top1, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED),
         train_val_top1: chosen.train_val_top1,
         chosen,
         grid,
-        per_class_top1: per_class(&top1, &val.labels, num_classes),
-        n_train: train.len(),
+        per_class_top1: per_class(top1, &labels, num_classes),
+        n_train: n,
         n_fit: split.fit.len(),
         n_train_val: split.train_val.len(),
-        n_val: val.len(),
+        n_val: labels.len(),
         num_classes,
         seconds: start.elapsed().as_secs_f64(),
     })
