@@ -53,7 +53,7 @@ fn extraction(c: &mut Criterion) {
             b.iter_batched(
                 || tempfile::tempdir().unwrap(),
                 |dir| {
-                    let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size, strict: true, progress: false };
+                    let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size, strict: true, progress: false, ..Default::default() };
                     extract(enc.as_mut(), &data, &opts).unwrap().images
                 },
                 BatchSize::PerIteration,
@@ -78,6 +78,7 @@ fn big_table(n: usize, d: usize) -> FeatureTable {
             feature: "bn_crelu".into(),
             dtype: "f32".into(),
             protocol_version: bbeval::config::PROTOCOL_VERSION,
+            storage: Default::default(),
         },
         ids: (0..n).map(|i| format!("{i}")).collect(),
         labels: (0..n as u32).map(|i| i % 1000).collect(),
@@ -143,7 +144,7 @@ fn inception(c: &mut Criterion) {
         b.iter_batched(
             || tempfile::tempdir().unwrap(),
             |dir| {
-                let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 4, strict: true, progress: false };
+                let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 4, strict: true, progress: false, ..Default::default() };
                 bbeval::genmetrics::dataset_statistics(enc.as_mut(), &data, &opts).unwrap().0.n
             },
             BatchSize::PerIteration,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use bbeval::config;
 use bbeval::encoder::Precision;
+use bbeval::features::cache::Storage;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -36,6 +37,9 @@ pub enum Command {
         /// Forward-pass precision (f16/bf16 need CUDA).
         #[arg(long, value_enum, default_value = "f32")]
         dtype: Precision,
+        /// How the cache stores the features (f16 halves disk space and read time).
+        #[arg(long, value_enum, default_value = "f32")]
+        storage: Storage,
     },
     /// Inspect the feature cache.
     Cache {

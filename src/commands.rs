@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use bbeval::data::{Dataset, DatasetKind, DatasetSpec};
 use bbeval::encoder::Precision;
 use bbeval::genmetrics;
+use bbeval::features::cache::Storage;
 use bbeval::features::{self, cache, ExtractOptions};
 use bbeval::report::{table, Results};
 use bbeval::run::{run_file, RunOptions};
@@ -17,11 +18,11 @@ use crate::cli::{BatchFlags, CacheAction, Cli, Command};
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
     match cli.command {
-        Command::Extract { encoder, dataset, split, subset, batches, strict, dtype } => {
+        Command::Extract { encoder, dataset, split, subset, batches, strict, dtype, storage } => {
             let spec = DatasetSpec::parse(&dataset)?;
             let data = Dataset::open(&spec, &split)?.subset(subset.limit, subset.seed);
             let mut enc = bbeval::encoder::open(&encoder, spec.kind, dtype)?;
-            let opts = extract_options(batches, strict, progress);
+            let opts = ExtractOptions { storage, ..extract_options(batches, strict, progress) };
             let e = features::extract(enc.as_mut(), &data, &opts)?;
             if e.cache_hit {
                 println!("cache hit: nothing computed");
@@ -140,5 +141,5 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 fn extract_options(batches: BatchFlags, strict: bool, progress: bool) -> ExtractOptions {
     let batch_size = batches.batch_size.unwrap_or_else(|| bbeval::config::default_batch_size(tch::Cuda::is_available()));
-    ExtractOptions { cache_dir: batches.cache_dir, batch_size, strict, progress }
+    ExtractOptions { cache_dir: batches.cache_dir, batch_size, strict, progress, storage: Storage::F32 }
 }

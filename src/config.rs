@@ -196,6 +196,9 @@ pub struct RunFile {
     pub out_dir: Option<PathBuf>,
     /// Images per encoder batch; defaults to `default_batch_size(device)`.
     pub batch_size: Option<usize>,
+    /// How features are stored in the cache: `f32` (default) or `f16`.
+    #[serde(default)]
+    pub storage: crate::features::cache::Storage,
     pub dataset: DatasetConfig,
     #[serde(default)]
     pub probe: ProbeConfig,

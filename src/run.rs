@@ -74,6 +74,7 @@ fn extract_all(run: &RunFile, splits: &Splits, opts: &RunOptions) -> Result<BTre
         batch_size: run.batch_size.unwrap_or_else(|| default_batch_size(opts.device.is_cuda())),
         strict: opts.strict,
         progress: opts.progress,
+        storage: run.storage,
     };
     // Open every encoder and check every row's feature before any heavy work.
     let mut encoders: BTreeMap<String, Box<dyn Encoder>> = BTreeMap::new();

@@ -32,7 +32,7 @@ fn samples(root: &Path) -> Dataset {
 }
 
 fn opts(cache_dir: &Path, strict: bool) -> ExtractOptions {
-    ExtractOptions { cache_dir: cache_dir.into(), batch_size: 4, strict, progress: false }
+    ExtractOptions { cache_dir: cache_dir.into(), batch_size: 4, strict, progress: false, ..Default::default() }
 }
 
 #[test]

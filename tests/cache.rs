@@ -18,6 +18,7 @@ fn key(feature: &str) -> CacheKey {
         feature: feature.into(),
         dtype: "f32".into(),
         protocol_version: PROTOCOL_VERSION,
+        storage: Default::default(),
     }
 }
 
@@ -98,4 +99,35 @@ fn files_open_with_the_documented_schema() {
     assert_eq!(df.column("index").unwrap().dtype(), &DataType::UInt32);
     assert_eq!(df.column("label").unwrap().dtype(), &DataType::UInt32);
     assert_eq!(df.column("feature").unwrap().dtype(), &DataType::Array(Box::new(DataType::Float32), 3));
+}
+
+#[test]
+fn f16_storage_rounds_to_nearest_half_and_has_its_own_key() {
+    use bbeval::features::cache::Storage;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = table(3000, 17);
+    t.values[[0, 1]] = 65504.0; // f16::MAX survives; f32::MAX would not
+    t.key.storage = Storage::F16;
+    let path = cache::write(dir.path(), &t).unwrap();
+    assert_ne!(t.key.file_name(), key("avepool").file_name(), "f16 and f32 files must not collide");
+    // An f32 key keeps the digest it had before storage existed (no `storage` field in its JSON).
+    assert!(!serde_json::to_string(&key("avepool")).unwrap().contains("storage"));
+    let r = cache::read(&path).unwrap();
+    assert_eq!(r.key, t.key);
+    // IEEE round-to-nearest-even, as numpy's astype(float16) does; the subnormal f32 flushes to 0.
+    let want = t.values.mapv(|v| half::f16::from_f32(v).to_f32());
+    assert_eq!(r.values, want);
+    assert!(r.values.iter().zip(&t.values).all(|(a, b)| (a - b).abs() <= b.abs() / 1024.0 + 6e-8));
+    assert_eq!(cache::shape(&path).unwrap(), (3000, 17));
+    let (labels, rows) = cache::read_rows(&path, 2040, 20).unwrap();
+    assert_eq!(labels, t.labels[2040..2060].to_vec());
+    assert_eq!(rows, want.slice(ndarray::s![2040..2060, ..]));
+    // Half the bytes of the f32 file.
+    let f32_path = cache::write(dir.path(), &table(3000, 17)).unwrap();
+    let (a, b) = (std::fs::metadata(&path).unwrap().len(), std::fs::metadata(&f32_path).unwrap().len());
+    assert!((a as f64) < 0.65 * b as f64, "f16 {a} bytes vs f32 {b}");
+
+    t.values[[1, 1]] = 1e6;
+    let err = cache::write(dir.path(), &t).unwrap_err().to_string();
+    assert!(err.contains("out of f16 range") && err.contains("as f32"), "{err}");
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use bbeval::data::{Dataset, DatasetSpec};
 use bbeval::encoder::{self, Precision};
+use bbeval::features::cache::Storage;
 use bbeval::features::{cache, extract, ExtractOptions};
 use ndarray::{Array1, Array2, Array4, ArrayView1, Axis};
 use ndarray_npy::NpzReader;
@@ -24,7 +25,7 @@ fn foolbox() -> Dataset {
 }
 
 fn opts(dir: &Path, batch_size: usize) -> ExtractOptions {
-    ExtractOptions { cache_dir: dir.to_path_buf(), batch_size, strict: true, progress: false }
+    ExtractOptions { cache_dir: dir.to_path_buf(), batch_size, strict: true, progress: false, ..Default::default() }
 }
 
 fn run_on(data: &Dataset, manifest: &Path, batch_size: usize, dir: &Path) -> (cache::FeatureTable, cache::FeatureTable, bool) {
@@ -131,7 +132,7 @@ fn changed_preprocessing_weights_subset_or_dtype_is_a_cache_miss() {
     let data = foolbox();
     let manifest = common::efficientnet_manifest();
     let enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
-    let key = bbeval::features::extract::cache_key(enc.as_ref(), &data, "avepool");
+    let key = bbeval::features::extract::cache_key(enc.as_ref(), &data, "avepool", Storage::F32);
 
     // Same weights, a different crop: a different key, hence a different file.
     let text = std::fs::read_to_string(&manifest).unwrap().replace("crop_fraction = 0.875", "crop_fraction = 1.0");
@@ -139,7 +140,7 @@ fn changed_preprocessing_weights_subset_or_dtype_is_a_cache_miss() {
     let other = dir.path().join("full-crop.toml");
     std::fs::write(&other, &text).unwrap();
     let enc2 = encoder::open(other.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
-    let key2 = bbeval::features::extract::cache_key(enc2.as_ref(), &data, "avepool");
+    let key2 = bbeval::features::extract::cache_key(enc2.as_ref(), &data, "avepool", Storage::F32);
     assert_ne!(key.file_name(), key2.file_name());
     assert_eq!(key.weights_sha256, key2.weights_sha256);
 
@@ -149,7 +150,7 @@ fn changed_preprocessing_weights_subset_or_dtype_is_a_cache_miss() {
     assert_ne!(k.file_name(), key.file_name());
     // A subset or a different dtype also changes the key.
     let sub = foolbox().subset(Some(10), 0);
-    assert_ne!(bbeval::features::extract::cache_key(enc.as_ref(), &sub, "avepool").file_name(), key.file_name());
+    assert_ne!(bbeval::features::extract::cache_key(enc.as_ref(), &sub, "avepool", Storage::F32).file_name(), key.file_name());
     let mut k = key.clone();
     k.dtype = "f16".into();
     assert_ne!(k.file_name(), key.file_name());

@@ -81,7 +81,7 @@ fn fid_of_the_rust_pipeline_matches_python_on_200_real_images() {
     let manifest = common::asset("fid/inception.toml");
     let mut enc = encoder::open(manifest.to_str().unwrap(), spec.kind, Precision::F32).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 4, strict: true, progress: false };
+    let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 4, strict: true, progress: false, ..Default::default() };
     let first_100 = |split: &str| {
         let mut d = Dataset::open(&spec, split).unwrap();
         d.samples.truncate(100);

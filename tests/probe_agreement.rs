@@ -51,7 +51,7 @@ fn fashion_pixels(split: &str, n: usize) -> (Array2<f32>, Vec<u32>) {
 fn effnet_features(split: &str, limit: usize) -> (Array2<f32>, Vec<u32>, std::path::PathBuf) {
     let data = Dataset::open(&fashion_spec(), split).unwrap().subset(Some(limit), 0);
     let mut enc = encoder::open(common::efficientnet_manifest().to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
-    let opts = ExtractOptions { cache_dir: common::root().join(".bbeval-cache"), batch_size: 4, strict: true, progress: false };
+    let opts = ExtractOptions { cache_dir: common::root().join(".bbeval-cache"), batch_size: 4, strict: true, progress: false, ..Default::default() };
     let e = extract(enc.as_mut(), &data, &opts).unwrap();
     let path = e.files["avepool"].clone();
     let t = cache::read(&path).unwrap();

@@ -25,6 +25,7 @@ fn table(split: &str, values: Array2<f32>, labels: Vec<u32>) -> FeatureTable {
             feature: "avepool".into(),
             dtype: "f32".into(),
             protocol_version: PROTOCOL_VERSION,
+            storage: Default::default(),
         },
         ids: (0..n).map(|i| i.to_string()).collect(),
         labels,

@@ -3,7 +3,9 @@
 //!
 //! The key is stored as JSON in the file's key-value metadata (`bbeval.key`) and its sha256 prefix is in
 //! the file name (`<encoder>__<dataset>__<split>__<feature>__<hash>.parquet`). Columns: `index` u32, `id`
-//! string, `label` u32, `feature` fixed-size list of f32. Files are written to a temporary name and
+//! string, `label` u32, `feature` fixed-size list of f32 — or, with `f16` storage (half the disk and read
+//! volume), `feature` binary: each row's width × IEEE half, little-endian (numpy: `np.frombuffer(b,
+//! "<f2")`). Files are written to a temporary name and
 //! renamed, so a killed run never leaves a file a later run would take as complete; a file whose stored
 //! key does not match its name is never read as valid.
 
@@ -36,6 +38,25 @@ pub struct CacheKey {
     pub feature: String,
     pub dtype: String,
     pub protocol_version: u32,
+    /// Left out of the key when f32, so f32 files keep the names they had before f16 existed.
+    #[serde(default, skip_serializing_if = "Storage::is_f32")]
+    pub storage: Storage,
+}
+
+/// How feature values are stored on disk; probes always compute in f32.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    #[default]
+    F32,
+    /// IEEE half: about 3 significant digits, range ±65504 (values beyond are an error at write time).
+    F16,
+}
+
+impl Storage {
+    pub fn is_f32(&self) -> bool {
+        *self == Storage::F32
+    }
 }
 
 impl CacheKey {
@@ -107,8 +128,14 @@ fn to_frame(table: &FeatureTable) -> Result<DataFrame> {
     let n = table.len();
     let width = table.width();
     let flat: Vec<f32> = table.values.as_standard_layout().into_owned().into_raw_vec_and_offset().0;
-    let feature = Series::new("feature".into(), flat)
-        .reshape_array(&[ReshapeDimension::new(n as i64), ReshapeDimension::new(width as i64)])?;
+    let feature = match table.key.storage {
+        Storage::F32 => Series::new("feature".into(), flat)
+            .reshape_array(&[ReshapeDimension::new(n as i64), ReshapeDimension::new(width as i64)])?,
+        Storage::F16 => {
+            let rows = flat.chunks(width.max(1)).map(|row| row.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect::<Vec<u8>>());
+            BinaryChunked::from_iter_values("feature".into(), rows).into_series()
+        }
+    };
     let df = DataFrame::new_infer_height(vec![
         Column::new("index".into(), (0..n as u32).collect::<Vec<u32>>()),
         Column::new("id".into(), table.ids.clone()),
@@ -119,6 +146,11 @@ fn to_frame(table: &FeatureTable) -> Result<DataFrame> {
 }
 
 fn write_file(path: &Path, table: &FeatureTable) -> Result<()> {
+    if table.key.storage == Storage::F16 {
+        if let Some(v) = table.values.iter().find(|v| v.abs() > f32::from(half::f16::MAX)) {
+            return Err(cache_err(path, format!("feature value {v} is out of f16 range (±65504); store this encoder's features as f32")));
+        }
+    }
     let mut df = to_frame(table)?;
     let key = serde_json::to_string(&table.key).map_err(|e| cache_err(path, e.to_string()))?;
     let skipped = serde_json::to_string(&table.skipped).map_err(|e| cache_err(path, e.to_string()))?;
@@ -204,13 +236,14 @@ pub fn shape(path: &Path) -> Result<(usize, usize)> {
     let mut reader = ParquetReader::new(file);
     let rows = reader.num_rows()?;
     let schema = reader.schema()?;
-    let width = schema
-        .get("feature")
-        .and_then(|f| match &f.dtype {
-            ArrowDataType::FixedSizeList(_, w) => Some(*w),
-            _ => None,
-        })
-        .ok_or_else(|| cache_err(path, "no fixed-size `feature` column"))?;
+    let width = match schema.get("feature").map(|f| &f.dtype) {
+        Some(ArrowDataType::FixedSizeList(_, w)) => *w,
+        // f16 rows are bytes: the first row tells the width.
+        Some(ArrowDataType::Binary | ArrowDataType::LargeBinary | ArrowDataType::BinaryView) if rows > 0 => {
+            read_rows(path, 0, 1)?.1.ncols()
+        }
+        _ => return Err(cache_err(path, "no fixed-size or f16 `feature` column")),
+    };
     Ok((rows, width))
 }
 
@@ -223,7 +256,10 @@ fn labels_of(path: &Path, df: &DataFrame) -> Result<Vec<u32>> {
 fn matrix_of(path: &Path, df: &DataFrame) -> Result<Array2<f32>> {
     let feature = df.column("feature").map_err(|_| cache_err(path, "no `feature` column"))?;
     let series = feature.as_materialized_series();
-    let arr = series.array().map_err(|_| cache_err(path, "`feature` must be a fixed-size array of f32"))?;
+    if let Ok(binary) = series.binary() {
+        return f16_matrix(path, binary, df.height());
+    }
+    let arr = series.array().map_err(|_| cache_err(path, "`feature` must be a fixed-size array of f32 or f16 bytes"))?;
     let width = arr.width();
     let leaf = arr.get_leaf_array();
     let leaf = leaf.f32().map_err(|_| cache_err(path, "`feature` values must be f32"))?;
@@ -236,6 +272,20 @@ fn matrix_of(path: &Path, df: &DataFrame) -> Result<Array2<f32>> {
         flat.extend_from_slice(chunk.values().as_slice());
     }
     Array2::from_shape_vec((df.height(), width), flat).map_err(|e| cache_err(path, e.to_string()))
+}
+
+/// Rows of little-endian IEEE halves, all the same length.
+fn f16_matrix(path: &Path, rows: &BinaryChunked, height: usize) -> Result<Array2<f32>> {
+    let mut width = None;
+    let mut flat = Vec::new();
+    for row in rows.iter() {
+        let bytes = row.ok_or_else(|| cache_err(path, "null feature row; delete the file"))?;
+        if *width.get_or_insert(bytes.len() / 2) * 2 != bytes.len() {
+            return Err(cache_err(path, "f16 feature rows differ in length; delete the file"));
+        }
+        flat.extend(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()));
+    }
+    Array2::from_shape_vec((height, width.unwrap_or(0)), flat).map_err(|e| cache_err(path, e.to_string()))
 }
 
 fn from_frame(path: &Path, df: &DataFrame) -> Result<(Vec<String>, Vec<u32>, Array2<f32>)> {

@@ -17,6 +17,7 @@ use crate::data::Dataset;
 use crate::encoder::Encoder;
 use crate::error::Result;
 use crate::features::extract::{cache_key, stream};
+use crate::features::cache::Storage;
 use crate::features::ExtractOptions;
 
 pub use frechet::frechet_distance;
@@ -31,7 +32,7 @@ pub const IS_SPLITS: usize = 10;
 /// Statistics of `encoder`'s `avepool` over `dataset`, cached as `.npz` next to the feature cache (the key
 /// holds the weights, the dataset content, the subset and the resize method).
 pub fn dataset_statistics(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptions) -> Result<(Statistics, PathBuf, bool)> {
-    let key = cache_key(encoder, dataset, "fid-stats");
+    let key = cache_key(encoder, dataset, "fid-stats", Storage::F32);
     let path = opts.cache_dir.join(key.file_name().replace(".parquet", ".npz"));
     if path.is_file() {
         if let Ok(stats) = Statistics::load_npz(&path) {
