@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use bbeval::config;
+use bbeval::config::Backend;
 use bbeval::encoder::Precision;
 use bbeval::features::cache::Storage;
 use clap::{Args, Parser, Subcommand};
@@ -91,6 +92,36 @@ pub enum Command {
         splits: usize,
         #[command(flatten)]
         batches: BatchFlags,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the probe protocol on two feature files (bbeval's Parquet layout), read in chunks.
+    Probe {
+        /// Train features: the fit and train-val rows come from here.
+        train: PathBuf,
+        /// Val features: scored once, never used for a choice.
+        val: PathBuf,
+        #[arg(long, value_enum)]
+        backend: Option<Backend>,
+        /// L2 grid, comma-separated [default: the [probe] default grid].
+        #[arg(long, value_delimiter = ',')]
+        l2: Vec<f64>,
+        /// Learning-rate grid of the libtorch back-end, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        lr: Vec<f64>,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        chunk_rows: Option<usize>,
+        /// Train rows held out for selection [default: 10% of train].
+        #[arg(long)]
+        train_val: Option<usize>,
+        /// Compute BN+CReLU from these (AvePool) features with train statistics.
+        #[arg(long)]
+        bn_crelu: bool,
+        /// Run on the CPU even where CUDA is present.
+        #[arg(long)]
+        cpu: bool,
         #[arg(long)]
         json: bool,
     },

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use bbeval::data::{Dataset, DatasetKind, DatasetSpec};
 use bbeval::encoder::Precision;
+use bbeval::config::ProbeConfig;
 use bbeval::genmetrics;
+use bbeval::probe::protocol::{self, ProbeSetup};
+use bbeval::probe::source::{ParquetRows, RowSource};
 use bbeval::features::cache::Storage;
 use bbeval::features::{self, cache, ExtractOptions};
 use bbeval::report::{table, Results};
@@ -126,6 +129,42 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 println!("{label} {mean:.3} ± {std:.3}  ({}, n={}, {splits} splits)", data.describe(), logits.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Probe { train, val, backend, l2, lr, epochs, chunk_rows, train_val, bn_crelu, cpu, json } => {
+            let defaults = ProbeConfig::default();
+            let config = ProbeConfig {
+                backend: backend.unwrap_or(defaults.backend),
+                l2: if l2.is_empty() { defaults.l2.clone() } else { l2 },
+                lr: if lr.is_empty() { defaults.lr.clone() } else { lr },
+                epochs: epochs.unwrap_or(defaults.epochs),
+                chunk_rows: chunk_rows.unwrap_or(defaults.chunk_rows),
+                ..defaults
+            };
+            let train_rows = ParquetRows::open(&train, config.chunk_rows)?;
+            let val_rows = ParquetRows::open(&val, config.chunk_rows)?;
+            let held_out = train_val.unwrap_or((train_rows.len() as f64 * bbeval::config::TRAIN_VAL_FRACTION).round() as usize);
+            let device = if cpu { Device::Cpu } else { Device::cuda_if_available() };
+            let setup = ProbeSetup { config, train_val: held_out, split_seed: bbeval::config::SPLIT_SEED, bn_crelu_from_avepool: bn_crelu, device };
+            let out = protocol::run_rows(&train_rows, &val_rows, &setup)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                let chosen_lr = out.chosen.lr.map(|lr| format!(", lr {lr}")).unwrap_or_default();
+                println!(
+                    "top-1 {:.2}% [{:.2}, {:.2}]  top-5 {:.2}%  (λ {}{chosen_lr}; train-val top-1 {:.2}%; n {}/{}/{}; {:.1} s)",
+                    100.0 * out.top1,
+                    100.0 * out.top1_ci95.0,
+                    100.0 * out.top1_ci95.1,
+                    100.0 * out.top5,
+                    out.chosen.l2,
+                    100.0 * out.train_val_top1,
+                    out.n_fit,
+                    out.n_train_val,
+                    out.n_val,
+                    out.seconds
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -62,7 +62,7 @@ pub const FID_INCEPTION_MANIFEST: &str = "assets/fid/inception.toml";
 pub const SPLITS: [&str; 2] = ["train", "val"];
 
 /// Probe back-ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// linfa-logistic, L-BFGS on CPU: the exact small-scale reference.
