@@ -13,7 +13,7 @@ export LIBTORCH_USE_PYTORCH := 1
 CARGO      := cargo
 BIN        := $(CARGO_TARGET_DIR)/release/bbeval
 
-.PHONY: setup venv assets build demo test bench figures clean-cache
+.PHONY: setup venv assets build demo test ci-smoke bench figures clean-cache
 setup: venv assets
 
 venv: $(VENV)/.bbeval-ok
@@ -36,6 +36,11 @@ demo: build
 
 test: setup
 	$(CARGO) test --release -- --test-threads=1
+
+# The CI gate: re-run eval/ci-smoke.toml (cache hits after `make test`) and hold it to the committed
+# baseline; exits 1 with a table of what regressed.
+ci-smoke: build
+	$(BIN) check --baseline results/ci-smoke/results.json --cpu
 
 bench: setup
 	$(CARGO) bench --bench pipeline

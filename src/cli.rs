@@ -125,6 +125,44 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Deltas of every shared (method, feature, metric) between runs, with paired bootstrap intervals;
+    /// curves of top-1 over training steps and grid heat maps with --plots.
+    Compare {
+        /// Results folders or results.json files; the first is the baseline.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        /// Write top1_vs_step.{png,svg} and grid heat maps here.
+        #[arg(long)]
+        plots: Option<PathBuf>,
+        #[arg(long)]
+        allow_mixed_versions: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run a baseline's run file (using the cache) and exit 1 if any metric regressed.
+    Check {
+        /// The committed results.json (or its folder) to hold the new run to.
+        #[arg(long)]
+        baseline: PathBuf,
+        /// Run file to execute [default: the one recorded in the baseline].
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// Largest tolerated drop of any accuracy, in percentage points.
+        #[arg(long, default_value_t = config::CHECK_TOLERANCE_POINTS)]
+        tolerance: f64,
+        /// Also fail when the paired 95% interval of a change lies entirely below zero.
+        #[arg(long)]
+        interval: bool,
+        #[arg(long)]
+        allow_mixed_versions: bool,
+        /// Write the new run's results here (nothing is written by default).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        cpu: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-render report.md and results.csv from a results.json.
     Report { results: PathBuf },
 }

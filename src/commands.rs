@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use bbeval::data::{Dataset, DatasetKind, DatasetSpec};
 use bbeval::encoder::Precision;
+use bbeval::compare::check::CheckOptions;
 use bbeval::config::ProbeConfig;
 use bbeval::genmetrics;
 use bbeval::probe::protocol::{self, ProbeSetup};
@@ -167,6 +168,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { runs, plots, allow_mixed_versions, json } => crate::gate::compare(&runs, plots.as_deref(), allow_mixed_versions, json),
+        Command::Check { baseline, run, tolerance, interval, allow_mixed_versions, out, cpu, json } => {
+            let device = if cpu { Device::Cpu } else { Device::cuda_if_available() };
+            let opts = RunOptions { strict: false, progress, precision: Precision::F32, device };
+            let check = CheckOptions { tolerance: tolerance / 100.0, interval, allow_mixed_versions };
+            crate::gate::check(&baseline, run.as_deref(), &opts, &check, out.as_deref(), json)
         }
         Command::Report { results } => {
             let r = Results::load(&results)?;

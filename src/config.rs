@@ -50,10 +50,13 @@ pub const PROBE_L2_GRID: [f64; 5] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
 /// Learning rates of the libtorch heads (SGD, momentum 0.9, cosine decay).
 pub const PROBE_LR_GRID: [f64; 3] = [0.01, 0.03, 0.1];
 /// Rows per chunk when the probe streams features from the cache: two chunks are in memory at once
-/// (65,536 × 4096 f32 = 1 GiB each); smaller sets are one chunk, loaded once.
-pub const PROBE_CHUNK_ROWS: usize = 65_536;
+/// (16,384 × 4096 f32 = 256 MiB each); smaller sets are one chunk, loaded once.
+pub const PROBE_CHUNK_ROWS: usize = 16_384;
 /// L-BFGS iterations of the linfa back-end.
 pub const LINFA_MAX_ITER: u64 = 200;
+
+/// `bbeval check`: the largest drop of any accuracy tolerated, in percentage points.
+pub const CHECK_TOLERANCE_POINTS: f64 = 0.5;
 
 /// The FID Inception's manifest, written by `make setup`.
 pub const FID_INCEPTION_MANIFEST: &str = "assets/fid/inception.toml";
@@ -190,6 +193,9 @@ pub struct RowConfig {
 #[serde(deny_unknown_fields)]
 pub struct RunFile {
     pub name: String,
+    /// Training step of the checkpoint this run evaluates (x axis of `bbeval compare`'s curves); when
+    /// absent, the last number in `name` is used, if any.
+    pub step: Option<u64>,
     /// Feature cache folder; defaults to `CACHE_DIR`.
     pub cache_dir: Option<PathBuf>,
     /// Results folder; defaults to `results/<name>`.

@@ -43,6 +43,15 @@ pub enum Error {
     #[error("results {path}: {reason}")]
     Results { path: PathBuf, reason: String },
 
+    #[error("protocol versions differ: {detail}; results of different protocols are not comparable (pass --allow-mixed-versions to compare anyway)")]
+    ProtocolMismatch { detail: String },
+
+    #[error("{0}")]
+    Check(String),
+
+    #[error("plot {path}: {reason}")]
+    Plot { path: PathBuf, reason: String },
+
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
 

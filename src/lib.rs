@@ -13,10 +13,13 @@
 //!   selects hyper-parameters on the train-val split and scores the official val split once.
 //! * [`report`] holds the results JSON (with provenance) and renders Table-2 style Markdown/CSV from it.
 //! * [`run`] ties them together for a run file in `eval/`.
+//! * [`compare`] lines results up across runs (deltas with paired bootstrap intervals, curves over
+//!   training steps, grid heat maps) and gates CI on them (`bbeval check`).
 //!
 //! `report` knows probe results, never tch; `probe` knows feature matrices, never images; `encoder` knows
 //! tensors, never files. Only `features` drives a device.
 
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod encoder;

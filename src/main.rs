@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod gate;
 
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     bbeval::runtime::tune_allocator();
+    bbeval::runtime::default_sigpipe();
     let args = cli::Cli::parse();
     match commands::dispatch(args) {
         Ok(code) => code,

@@ -114,6 +114,14 @@ fn extract_all(run: &RunFile, splits: &Splits, opts: &RunOptions) -> Result<BTre
 /// Run a run file end to end; writes results.json, report.md and results.csv into its out_dir.
 pub fn run_file(path: &Path, opts: &RunOptions) -> Result<(Results, PathBuf)> {
     let run = RunFile::load(path)?;
+    let results = run_config(&run, opts)?;
+    let dir = run.out_dir();
+    results.write(&dir)?;
+    Ok((results, dir))
+}
+
+/// Extract (or reuse the cache), probe and collect results for a loaded run file; writes nothing.
+pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
     let splits = open_splits(&run)?;
     let train_val = run.dataset.train_val.unwrap_or_else(|| splits.train.spec.default_train_val(splits.train.len()));
     let extracted = extract_all(&run, &splits, opts)?;
@@ -160,7 +168,7 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Result<(Results, PathBuf)> {
         });
     }
     let device = if opts.device.is_cuda() { "cuda" } else { "cpu" };
-    let results = Results {
+    Ok(Results {
         name: run.name.clone(),
         protocol_version: crate::config::PROTOCOL_VERSION,
         provenance: Provenance::now(device),
@@ -178,8 +186,5 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Result<(Results, PathBuf)> {
         config: run.clone(),
         rows,
         warnings,
-    };
-    let dir = run.out_dir();
-    results.write(&dir)?;
-    Ok((results, dir))
+    })
 }

@@ -13,3 +13,13 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
+
+/// Die quietly on a closed pipe (`bbeval compare … | head`) as command-line tools do, instead of
+/// panicking in `println!`. Rust ignores SIGPIPE by default.
+pub fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before other threads start.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::metrics::{accuracy, bootstrap_ci, per_class, topk_correct};
+use super::metrics::{accuracy, bootstrap_ci, packed_hits, per_class, topk_correct};
 use super::torch_backend::{self, Head, TorchOptions};
 use super::source::{self, InMemory, Prepared, RowSource};
 use super::{linfa_backend, LinearModel, Transform};
@@ -49,6 +49,12 @@ pub struct ProbeOutcome {
     pub chosen: GridPoint,
     pub grid: Vec<GridPoint>,
     pub per_class_top1: Vec<Option<f64>>,
+    /// Per-val-image top-1 and top-5 hits in val order (paired bootstrap in `compare`); empty in results
+    /// written before they were recorded.
+    #[serde(default, with = "packed_hits")]
+    pub val_top1_hits: Vec<bool>,
+    #[serde(default, with = "packed_hits")]
+    pub val_top5_hits: Vec<bool>,
     pub n_train: usize,
     pub n_fit: usize,
     pub n_train_val: usize,
@@ -170,6 +176,8 @@ pub fn run_rows(train: &dyn RowSource, val: &dyn RowSource, setup: &ProbeSetup) 
         chosen,
         grid,
         per_class_top1: per_class(top1, &labels, num_classes),
+        val_top1_hits: top1.clone(),
+        val_top5_hits: top5.clone(),
         n_train: n,
         n_fit: split.fit.len(),
         n_train_val: split.train_val.len(),

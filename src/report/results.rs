@@ -95,6 +95,11 @@ impl Results {
         serde_json::from_str(&text).map_err(|e| Error::Results { path: path.into(), reason: format!("{e}; is it a bbeval results.json?") })
     }
 
+    /// A results.json, or the results folder holding one.
+    pub fn load_any(path: &Path) -> Result<Results> {
+        if path.is_dir() { Results::load(&path.join("results.json")) } else { Results::load(path) }
+    }
+
     /// Write results.json, report.md and results.csv into `dir` (each atomically).
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).at(dir)?;
