@@ -10,8 +10,20 @@ use crate::error::{Error, Result};
 use crate::suggest::did_you_mean;
 
 /// Bumped whenever preprocessing, probe or metric definitions change, so old and new numbers never mix.
-/// Changelog: 1 — first protocol (train-val selection, standardised features, bootstrap 95% CI).
+/// Changelog: 1 — first protocol (train-val selection, standardised features, bootstrap 95% CI; probe
+/// features streamed in chunks of `PROBE_CHUNK_ROWS`).
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Every default that changes reported numbers, as one string. tests/check.rs pins its hash for the
+/// current `PROTOCOL_VERSION`, so changing one of them without a version bump fails the tests. (Changes
+/// to preprocessing or metric *code* need the same bump by hand; the golden tests usually flag them.)
+pub fn protocol_defaults() -> String {
+    format!(
+        "train_val_imagenet={TRAIN_VAL_IMAGENET} train_val_fraction={TRAIN_VAL_FRACTION} split_seed={SPLIT_SEED} \
+         bn_eps={BN_EPS} bootstrap={BOOTSTRAP_RESAMPLES}/{BOOTSTRAP_SEED} probe_seed={PROBE_SEED} epochs={PROBE_EPOCHS} \
+         batch={PROBE_BATCH} l2={PROBE_L2_GRID:?} lr={PROBE_LR_GRID:?} linfa_iter={LINFA_MAX_ITER} chunk_rows={PROBE_CHUNK_ROWS}"
+    )
+}
 
 /// Where extracted features are cached, relative to the working directory.
 pub const CACHE_DIR: &str = ".bbeval-cache";

@@ -182,3 +182,15 @@ fn compare_draws_curves_over_steps_and_grid_heat_maps() {
     let svg = std::fs::read_to_string(&curves[1]).unwrap();
     assert!(svg.contains("<svg") && svg.contains("polyline"), "curves SVG has no lines");
 }
+
+#[test]
+fn protocol_defaults_are_pinned_to_the_protocol_version() {
+    use sha2::Digest;
+    let text = bbeval::config::protocol_defaults();
+    let hash = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    assert_eq!(
+        (bbeval::config::PROTOCOL_VERSION, &hash[..16]),
+        (1, "214f323e1cabe15f"),
+        "a default that changes reported numbers changed ({text}): bump PROTOCOL_VERSION, add a line to its changelog in config.rs, and pin the new hash here"
+    );
+}
