@@ -97,6 +97,12 @@ fn parquet(c: &mut Criterion) {
     g.bench_function("write", |b| b.iter(|| cache::write(dir.path(), &table).unwrap()));
     let path = cache::write(dir.path(), &table).unwrap();
     g.bench_function("read", |b| b.iter(|| cache::read(Path::new(&path)).unwrap().values.len()));
+    // f16 storage: half the bytes on disk; throughput still counts the f32 matrix delivered.
+    let mut half = table.clone();
+    half.key.storage = bbeval::features::cache::Storage::F16;
+    g.bench_function("write_f16", |b| b.iter(|| cache::write(dir.path(), &half).unwrap()));
+    let half_path = cache::write(dir.path(), &half).unwrap();
+    g.bench_function("read_f16", |b| b.iter(|| cache::read(Path::new(&half_path)).unwrap().values.len()));
     g.finish();
 }
 

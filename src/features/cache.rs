@@ -276,16 +276,24 @@ fn matrix_of(path: &Path, df: &DataFrame) -> Result<Array2<f32>> {
 
 /// Rows of little-endian IEEE halves, all the same length.
 fn f16_matrix(path: &Path, rows: &BinaryChunked, height: usize) -> Result<Array2<f32>> {
-    let mut width = None;
-    let mut flat = Vec::new();
-    for row in rows.iter() {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    let width = rows.get(0).map_or(0, |b| b.len() / 2);
+    let mut out = Array2::<f32>::zeros((height, width));
+    // Row bytes are not 2-aligned: copy them into a u16 buffer, then convert the slice at once (half
+    // uses the CPU's F16C instructions where present).
+    let mut bits = vec![0u16; width];
+    for (row, mut dst) in rows.iter().zip(out.rows_mut()) {
         let bytes = row.ok_or_else(|| cache_err(path, "null feature row; delete the file"))?;
-        if *width.get_or_insert(bytes.len() / 2) * 2 != bytes.len() {
+        if bytes.len() != 2 * width {
             return Err(cache_err(path, "f16 feature rows differ in length; delete the file"));
         }
-        flat.extend(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()));
+        for (b, pair) in bits.iter_mut().zip(bytes.chunks_exact(2)) {
+            *b = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        let dst = dst.as_slice_mut().ok_or_else(|| cache_err(path, "internal: non-contiguous row"))?;
+        bits.reinterpret_cast::<half::f16>().convert_to_f32_slice(dst);
     }
-    Array2::from_shape_vec((height, width.unwrap_or(0)), flat).map_err(|e| cache_err(path, e.to_string()))
+    Ok(out)
 }
 
 fn from_frame(path: &Path, df: &DataFrame) -> Result<(Vec<String>, Vec<u32>, Array2<f32>)> {
