@@ -163,6 +163,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A PNG grid of real images above their reconstructions G(E(x)) (the paper's Figure 2).
+    Reconstruct {
+        /// Encoder manifest with a `z_mean` or `z_sample` output.
+        #[arg(long)]
+        encoder: PathBuf,
+        /// Generator manifest whose latent matches the encoder's.
+        #[arg(long)]
+        generator: PathBuf,
+        /// Images: `kind:path[@split]` (split defaults to `val`).
+        #[arg(long)]
+        dataset: String,
+        /// Images in the grid (a seeded subset of the split).
+        #[arg(long, default_value_t = 8)]
+        n: usize,
+        #[arg(long, default_value_t = config::SPLIT_SEED)]
+        seed: u64,
+        #[arg(long, default_value = "reconstructions.png")]
+        out: PathBuf,
+    },
     /// Re-render report.md and results.csv from a results.json.
     Report { results: PathBuf },
 }

@@ -176,6 +176,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             let check = CheckOptions { tolerance: tolerance / 100.0, interval, allow_mixed_versions };
             crate::gate::check(&baseline, run.as_deref(), &opts, &check, out.as_deref(), json)
         }
+        Command::Reconstruct { encoder, generator, dataset, n, seed, out } => {
+            let (spec, split) = DatasetSpec::parse_with_split(&dataset, "val")?;
+            let data = Dataset::open(&spec, &split)?.subset(Some(n), seed);
+            let mut enc = bbeval::encoder::open(&encoder.to_string_lossy(), spec.kind, Precision::F32)?;
+            let gen = genmetrics::generator::Generator::open(&generator, Device::cuda_if_available())?;
+            let (w, h) = genmetrics::reconstruct::reconstruction_grid(enc.as_mut(), &gen, &data, n, &out)?;
+            println!("written: {} ({w}×{h}: top row x, bottom row G(E(x)))", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report { results } => {
             let r = Results::load(&results)?;
             let dir = results.parent().map(|p| p.to_path_buf()).unwrap_or_default();

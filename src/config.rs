@@ -200,6 +200,33 @@ pub struct RowConfig {
     pub architecture: Option<String>,
 }
 
+/// A `[[generation]]` entry of a run file: a generator scored by FID (and IS with a classifier), one
+/// line of the Table 1 / Table 3 layouts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationConfig {
+    /// The "Variant" (Table 1) or "Method" (Table 3) column.
+    pub variant: String,
+    /// Generator manifest (TOML beside its TorchScript file).
+    pub generator: String,
+    /// Samples drawn; defaults to `genmetrics::GENERATOR_SAMPLES`.
+    pub samples: Option<usize>,
+    #[serde(default = "default_split_seed")]
+    pub seed: u64,
+    /// Re-draw latent entries with |z| above this (BigGAN's truncation trick).
+    pub truncation: Option<f32>,
+    /// FID reference `kind:path[@split]`; defaults to the run's dataset, val split.
+    pub reference: Option<String>,
+    /// Seeded subset of the reference.
+    pub reference_limit: Option<usize>,
+    /// FID Inception manifest; defaults to `FID_INCEPTION_MANIFEST`.
+    pub inception: Option<String>,
+    /// Classifier manifest with `logits` for IS (labelled non-standard unless TF Inception's 1008).
+    pub is_classifier: Option<String>,
+    /// Method of the probe row whose train-val top-1 fills the "Cls." column (Table 1).
+    pub cls_row: Option<String>,
+}
+
 /// A run file: `bbeval run eval/<name>.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,7 +247,10 @@ pub struct RunFile {
     pub dataset: DatasetConfig,
     #[serde(default)]
     pub probe: ProbeConfig,
+    #[serde(default)]
     pub rows: Vec<RowConfig>,
+    #[serde(default)]
+    pub generation: Vec<GenerationConfig>,
 }
 
 impl RunFile {
@@ -230,8 +260,8 @@ impl RunFile {
         let run: RunFile = toml::from_str(&text)
             .map_err(|e| Error::RunFile { path: path.into(), reason: explain_toml_error(&e) })?;
         run.probe.check().map_err(|e| Error::RunFile { path: path.into(), reason: e.to_string() })?;
-        if run.rows.is_empty() {
-            return Err(Error::RunFile { path: path.into(), reason: "no [[rows]]: add at least one encoder row".into() });
+        if run.rows.is_empty() && run.generation.is_empty() {
+            return Err(Error::RunFile { path: path.into(), reason: "no [[rows]] or [[generation]]: add at least one encoder row or generator".into() });
         }
         Ok(run)
     }

@@ -10,6 +10,7 @@ use crate::data::{Dataset, DatasetSpec};
 use crate::encoder::{self, Encoder, Precision};
 use crate::error::{Error, Result};
 use crate::features::{self, cache, ExtractOptions, Extraction};
+use crate::genmetrics;
 use crate::probe::protocol::{self, ProbeSetup};
 use crate::probe::source::ParquetRows;
 use crate::report::{DatasetRecord, Provenance, Results, RowResult};
@@ -69,13 +70,7 @@ fn resolve_feature(outputs: &[String], feature: &str, encoder: &str) -> Result<(
 
 fn extract_all(run: &RunFile, splits: &Splits, opts: &RunOptions) -> Result<BTreeMap<String, Extracted>> {
     let spec = &splits.train.spec;
-    let eopts = ExtractOptions {
-        cache_dir: run.cache_dir(),
-        batch_size: run.batch_size.unwrap_or_else(|| default_batch_size(opts.device.is_cuda())),
-        strict: opts.strict,
-        progress: opts.progress,
-        storage: run.storage,
-    };
+    let eopts = extract_options(run, opts);
     // Open every encoder and check every row's feature before any heavy work.
     let mut encoders: BTreeMap<String, Box<dyn Encoder>> = BTreeMap::new();
     for row in &run.rows {
@@ -167,6 +162,20 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
             probe: outcome,
         });
     }
+    let mut generation = Vec::new();
+    for entry in &run.generation {
+        let mut scored = genmetrics::entry::evaluate(entry, &run.dataset.spec, &extract_options(run, opts))?;
+        if let Some(method) = &entry.cls_row {
+            let row = rows.iter().find(|r| &r.method == method).ok_or_else(|| Error::RunFile {
+                path: run.name.clone().into(),
+                reason: format!("[[generation]] `{}` names cls_row `{method}`, but no [[rows]] has that method", entry.variant),
+            })?;
+            scored.cls = Some(row.probe.train_val_top1);
+        }
+        eprintln!("generation {}: FID {:.2}{} ({} samples, {:.1} s)", scored.variant, scored.fid, scored.is.as_ref().map(|i| format!(", {} {:.2}", i.label, i.mean)).unwrap_or_default(), scored.samples, scored.seconds);
+        warnings.extend(scored.warnings.iter().map(|w| format!("{}: {w}", scored.variant)));
+        generation.push(scored);
+    }
     let device = if opts.device.is_cuda() { "cuda" } else { "cpu" };
     Ok(Results {
         name: run.name.clone(),
@@ -185,6 +194,17 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
         },
         config: run.clone(),
         rows,
+        generation,
         warnings,
     })
+}
+
+fn extract_options(run: &RunFile, opts: &RunOptions) -> ExtractOptions {
+    ExtractOptions {
+        cache_dir: run.cache_dir(),
+        batch_size: run.batch_size.unwrap_or_else(|| default_batch_size(opts.device.is_cuda())),
+        strict: opts.strict,
+        progress: opts.progress,
+        storage: run.storage,
+    }
 }

@@ -6,7 +6,12 @@
 * tuple_encoder.pt: returns a tuple instead of a dict — breaks the encoder contract.
 * tiny_generator.pt: z [N, 16] → tanh(linear) images [N, 3, 32, 32] in [-1, 1] (weights from
   torch.manual_seed(0)) — a real generator for the sampling tests.
+* tiny_z_encoder.pt: {"avepool": channel means (N×3), "z_mean": the 16 means of a 4×4 grid of cells of
+  the first channel, mapped to [-1, 1]} — an encoder with a latent for the reconstruction-grid test.
+
+    python tools/gen_fixture_models.py [name ...]    # all, or only the named fixtures
 """
+import sys
 import os
 from typing import Dict, Tuple
 
@@ -42,10 +47,18 @@ class TinyGenerator(torch.nn.Module):
         return torch.nn.functional.interpolate(x, size=(32, 32), mode="nearest")
 
 
+class TinyZEncoder(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        cells = torch.nn.functional.adaptive_avg_pool2d(x[:, :1], 4).flatten(1)
+        return {"avepool": x.mean(dim=(2, 3)), "z_mean": torch.tanh(cells)}
+
+
 def main() -> None:
+    wanted = set(sys.argv[1:])
     for name, module in [("channel_means", ChannelMeans()), ("nan_encoder", NanEncoder()), ("tuple_encoder", TupleEncoder()),
-                         ("tiny_generator", TinyGenerator())]:
-        torch.jit.script(module).save(os.path.join(OUT, f"{name}.pt"))
+                         ("tiny_generator", TinyGenerator()), ("tiny_z_encoder", TinyZEncoder())]:
+        if not wanted or name in wanted:
+            torch.jit.script(module).save(os.path.join(OUT, f"{name}.pt"))
     print("written to", OUT)
 
 

@@ -9,8 +9,8 @@
 //! range = [-1, 1]        # output value range, mapped to pixels 0–255
 //! ```
 //! z ~ N(0, I) from a seeded ChaCha8 stream (truncation re-draws entries with |z| > t, as BigGAN's
-//! truncation trick). Images are clamped to the range, mapped to 0–255 in f32 and resized to the
-//! Inception's input by bilinear interpolation (align_corners = false), which for up-sampling equals the
+//! truncation trick). Images are clamped to the range, mapped to 0–255 in f32, centre-cropped as the
+//! scoring network's manifest says and resized to its input by bilinear interpolation (align_corners = false), which for up-sampling equals the
 //! Pillow-kernel bilinear used for real images.
 
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use tch::{CModule, Device, Kind, Tensor};
 
 use super::{RunningStats, Statistics};
-use crate::encoder::{Batch, Encoder};
+use crate::encoder::{Batch, Encoder, FeatureBatch};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,26 +102,60 @@ impl Generator {
         Ok(x.f_to_kind(Kind::Float)?.f_clamp(f64::from(lo), f64::from(hi))?.f_sub_scalar(f64::from(lo))?.f_mul_scalar(255.0 / f64::from(hi - lo))?.f_to_device(Device::Cpu)?)
     }
 
-    /// Statistics of `inception`'s `avepool` over freshly drawn samples.
-    pub fn statistics(&self, inception: &mut dyn Encoder, sampling: &Sampling) -> Result<Statistics> {
-        let pre = inception.preprocess().clone();
-        let size = pre.size.ok_or_else(|| Error::Probe("the Inception manifest needs an input size".into()))? as i64;
+    /// Draw `sampling.samples` images batch by batch, prepare each batch for `encoder` (centre crop,
+    /// bilinear resize to its input size, its mean/std) and hand the encoder's features to `sink`.
+    pub fn encode_samples(
+        &self,
+        encoder: &mut dyn Encoder,
+        sampling: &Sampling,
+        mut sink: impl FnMut(&[FeatureBatch]) -> Result<()>,
+    ) -> Result<()> {
+        let pre = encoder.preprocess().clone();
+        let size = pre.size.ok_or_else(|| Error::Probe(format!("encoder `{}` needs an input size in its manifest to score generated images", encoder.name())))? as i64;
         let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
-        let mut running: Option<RunningStats> = None;
         let mut done = 0;
         while done < sampling.samples {
             let n = sampling.batch_size.max(1).min(sampling.samples - done);
             let z = self.latents(&mut rng, n, sampling.truncation);
-            let pixels = self.generate(&z, n)?;
+            let pixels = centre_crop(self.generate(&z, n)?, pre.crop_fraction)?;
             let resized = pixels.f_upsample_bilinear2d([size, size], false, None, None)?;
             let mean = Tensor::f_from_slice(&pre.mean)?.f_view([1, 3, 1, 1])?;
             let std = Tensor::f_from_slice(&pre.std)?.f_view([1, 3, 1, 1])?;
             let x = resized.f_div_scalar(255.0)?.f_sub(&mean)?.f_div(&std)?.f_contiguous()?;
             let values = Vec::<f32>::try_from(&x.f_flatten(0, -1)?)?;
-            let features = inception.encode(&Batch { pixels: values, n, shape: [3, size as usize, size as usize] })?;
-            super::fold_avepool(&mut running, &features)?;
+            sink(&encoder.encode(&Batch { pixels: values, n, shape: [3, size as usize, size as usize] })?)?;
             done += n;
         }
+        Ok(())
+    }
+
+    /// Statistics of `inception`'s `avepool` over freshly drawn samples.
+    pub fn statistics(&self, inception: &mut dyn Encoder, sampling: &Sampling) -> Result<Statistics> {
+        let mut running: Option<RunningStats> = None;
+        self.encode_samples(inception, sampling, |features| super::fold_avepool(&mut running, features))?;
         running.ok_or_else(|| Error::Probe("no samples drawn".into()))?.finish()
     }
+
+    /// A classifier's `logits` over freshly drawn samples, `[samples, classes]` (for IS).
+    pub fn logits(&self, classifier: &mut dyn Encoder, sampling: &Sampling) -> Result<ndarray::Array2<f32>> {
+        let mut rows: Vec<f32> = Vec::new();
+        let mut width = 0;
+        self.encode_samples(classifier, sampling, |features| {
+            let logits = features.iter().find(|f| f.name == "logits").ok_or_else(|| Error::Probe("the classifier gave no `logits`".into()))?;
+            width = logits.width;
+            rows.extend_from_slice(&logits.values);
+            Ok(())
+        })?;
+        ndarray::Array2::from_shape_vec((rows.len() / width.max(1), width), rows).map_err(|e| Error::Probe(e.to_string()))
+    }
+}
+
+/// The centred square of `fraction` × the short side (the encoders' eval crop), as for real images.
+fn centre_crop(x: Tensor, fraction: f64) -> Result<Tensor> {
+    if fraction >= 1.0 {
+        return Ok(x);
+    }
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let side = ((h.min(w) as f64) * fraction).round().max(1.0) as i64;
+    Ok(x.f_narrow(2, (h - side) / 2, side)?.f_narrow(3, (w - side) / 2, side)?)
 }

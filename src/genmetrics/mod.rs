@@ -6,9 +6,11 @@
 //! `avepool`. Its activations are folded batch by batch into f64 running statistics (never all kept), and
 //! the Fréchet distance uses symmetric eigendecompositions (faer), not a general matrix square root.
 
+pub mod entry;
 pub mod frechet;
 pub mod generator;
 pub mod inception_score;
+pub mod reconstruct;
 pub mod stats;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +23,8 @@ use crate::features::cache::Storage;
 use crate::features::ExtractOptions;
 
 pub use frechet::frechet_distance;
-pub use inception_score::inception_score;
+pub use entry::{GenerationResult, IsResult};
+pub use inception_score::{inception_score, is_label};
 pub use stats::{RunningStats, Statistics};
 
 /// Below this many samples the 2048-d covariance is singular and FID is biased: the report warns.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{RunFile, PROTOCOL_VERSION};
 use crate::error::{Error, IoContext, Result};
+use crate::genmetrics::GenerationResult;
 use crate::probe::protocol::ProbeOutcome;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +86,9 @@ pub struct Results {
     pub config: RunFile,
     pub dataset: DatasetRecord,
     pub rows: Vec<RowResult>,
+    /// FID/IS of the run file's `[[generation]]` entries (Table 1 / Table 3 layouts).
+    #[serde(default)]
+    pub generation: Vec<GenerationResult>,
     #[serde(default)]
     pub warnings: Vec<String>,
 }
@@ -109,6 +113,8 @@ impl Results {
             ("report.md", super::table::markdown(self)),
             ("results.csv", super::table::csv(self)),
         ];
+        let generation = (!self.generation.is_empty()).then(|| ("generation.csv", super::generation_table::csv(self)));
+        let files = files.into_iter().chain(generation);
         let mut written = Vec::new();
         for (name, text) in files {
             let path = dir.join(name);

@@ -38,6 +38,7 @@ pub fn markdown(r: &Results) -> String {
     let pv = &r.provenance;
     let d = &r.dataset;
     out.push('\n');
+    out.push_str(&super::generation_table::markdown(r));
     if r.rows.iter().any(|row| row.feature_derived) {
         out.push_str("\\* BN+CReLU computed by bbeval from AvePool with training-split statistics (no affine, eps 1e-5).\n\n");
     }
