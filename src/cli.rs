@@ -182,6 +182,20 @@ pub enum Command {
         #[arg(long, default_value = "reconstructions.png")]
         out: PathBuf,
     },
+    /// Train a mini BigBiGAN (tch, CPU or CUDA) and export its encoder and generator as TorchScript.
+    TrainBigbigan {
+        /// Training config (see eval/bigbigan-fmnist.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Continue from the checkpoint in the config's out_dir.
+        #[arg(long)]
+        resume: bool,
+        /// Override the config's number of steps.
+        #[arg(long)]
+        steps: Option<usize>,
+        #[arg(long)]
+        cpu: bool,
+    },
     /// Re-render report.md and results.csv from a results.json.
     Report { results: PathBuf },
 }

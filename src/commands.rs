@@ -185,6 +185,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("written: {} ({w}×{h}: top row x, bottom row G(E(x)))", out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::TrainBigbigan { config, resume, steps, cpu } => crate::train_cmd::train_bigbigan(&config, resume, steps, cpu, progress),
         Command::Report { results } => {
             let r = Results::load(&results)?;
             let dir = results.parent().map(|p| p.to_path_buf()).unwrap_or_default();

@@ -276,7 +276,7 @@ impl RunFile {
 }
 
 /// serde names the unknown field and lists the expected ones; add "did you mean …?".
-fn explain_toml_error(e: &toml::de::Error) -> String {
+pub(crate) fn explain_toml_error(e: &toml::de::Error) -> String {
     let msg = e.message().to_string();
     let mut out = e.to_string().trim_end().to_string();
     if let Some(rest) = msg.strip_prefix("unknown field `") {

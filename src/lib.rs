@@ -13,12 +13,15 @@
 //!   selects hyper-parameters on the train-val split and scores the official val split once.
 //! * [`report`] holds the results JSON (with provenance) and renders Table-2 style Markdown/CSV from it.
 //! * [`run`] ties them together for a run file in `eval/`.
+//! * [`bigbigan`] is the paper's model at mini scale (G, E, joint D in tch), trained and exported as
+//!   TorchScript so the rest of the harness evaluates it like any other encoder and generator.
 //! * [`compare`] lines results up across runs (deltas with paired bootstrap intervals, curves over
 //!   training steps, grid heat maps) and gates CI on them (`bbeval check`).
 //!
 //! `report` knows probe results, never tch; `probe` knows feature matrices, never images; `encoder` knows
 //! tensors, never files. Only `features` drives a device.
 
+pub mod bigbigan;
 pub mod compare;
 pub mod config;
 pub mod data;

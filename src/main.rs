@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod gate;
+mod train_cmd;
 
 use std::process::ExitCode;
 

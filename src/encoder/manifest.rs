@@ -12,6 +12,10 @@
 //! avepool = 1280                          # required
 //! logits = 1000
 //! ```
+//!
+//! A model returns `Dict[str, Tensor]`, a bare tensor when it declares one output, or — with
+//! `output_order = ["avepool", …]` — a tuple in that order or one tensor whose columns are the outputs
+//! side by side with their declared widths (what `bbeval train-bigbigan` exports).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +53,9 @@ pub struct Manifest {
     pub source: Option<String>,
     pub input: InputSpec,
     pub outputs: BTreeMap<String, usize>,
+    /// For models that return a tuple, or one tensor whose columns are the outputs side by side (what tch
+    /// tracing can export): the output names in order.
+    pub output_order: Option<Vec<String>>,
     /// Latent width, for generators and encoders that output `z_*`.
     pub latent: Option<usize>,
 }

@@ -132,7 +132,30 @@ impl Encoder for TorchScriptEncoder {
                     found.insert(name.clone(), t);
                 }
             }
-            _ => return Err(self.fail("the model must return Dict[str, Tensor] (see DESIGN.md, encoder contract)".into())),
+            IValue::Tensor(t) if self.manifest.output_order.is_some() => {
+                let mut start = 0i64;
+                for name in self.manifest.output_order.iter().flatten() {
+                    let width = self.manifest.outputs.get(name).copied().unwrap_or(0) as i64;
+                    let total = t.size().get(1).copied().unwrap_or(0);
+                    if start + width > total {
+                        return Err(self.fail(format!("the model returns {total} columns, fewer than [outputs] declares for output_order; fix [outputs]")));
+                    }
+                    found.insert(name.clone(), t.f_narrow(1, start, width)?.f_contiguous()?);
+                    start += width;
+                }
+            }
+            IValue::Tuple(items) if self.manifest.output_order.as_ref().is_some_and(|o| o.len() == items.len()) => {
+                for (name, item) in self.manifest.output_order.iter().flatten().zip(items) {
+                    if let IValue::Tensor(t) = item {
+                        found.insert(name.clone(), t);
+                    }
+                }
+            }
+            _ => {
+                return Err(self.fail(
+                    "the model must return Dict[str, Tensor], or a tuple named by `output_order` in the manifest (see DESIGN.md, encoder contract)".into(),
+                ))
+            }
         }
         let mut features = Vec::with_capacity(self.manifest.outputs.len());
         for (name, &width) in &self.manifest.outputs {

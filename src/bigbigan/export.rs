@@ -1,0 +1,94 @@
+//! Export E and G (the EMA copy) as TorchScript, traced by tch, with manifests that the rest of bbeval
+//! reads like any encoder or generator.
+//!
+//! The encoder takes `[N, 1, 28, 28]` (or 32×32) in [-1, 1], pads to 32×32 inside the traced graph, runs in
+//! eval mode (BN running statistics) and returns one `[N, Σ widths]` tensor holding avepool, bn_crelu,
+//! z_mean and z_sample side by side, as the manifest's `output_order` says (traced methods return one value). The generator maps z `[N, latent]` to `[N, 3, 32, 32]` in [-1, 1] (the
+//! gray channel repeated, as the generator contract asks for RGB).
+
+use std::path::{Path, PathBuf};
+
+use tch::{nn, CModule, Kind, Tensor};
+
+use super::nets::{Encoder, Generator};
+use super::{Architecture, TrainConfig};
+use crate::error::{Error, IoContext, Result};
+
+/// The output names of an exported encoder, in its tuple's order.
+pub const ENCODER_OUTPUTS: [&str; 4] = ["avepool", "bn_crelu", "z_mean", "z_sample"];
+
+fn save_traced(module: CModule, path: &Path) -> Result<String> {
+    let tmp = path.with_extension("pt.tmp");
+    if let Err(e) = module.save(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    std::fs::rename(&tmp, path).at(path)?;
+    crate::data::file_sha256(path)
+}
+
+/// Trace `encoder` into `<dir>/<name>.pt` and write `<dir>/<name>.toml`; returns the manifest path.
+/// `vs` holds the encoder's weights: tracing needs them frozen (constants), they are unfrozen after.
+pub fn export_encoder(encoder: &Encoder, vs: &mut nn::VarStore, a: &Architecture, input_side: i64, dir: &Path, name: &str, source: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).at(dir)?;
+    let example = Tensor::f_zeros([2, a.channels, input_side, input_side], (Kind::Float, tch::Device::Cpu))?;
+    let pad = (32 - input_side) / 2;
+    vs.freeze();
+    let module = CModule::create_by_tracing("BigBiGanEncoder", "forward", &[example], &mut |inputs| {
+        let x = inputs[0].pad([pad, pad, pad, pad], "constant", Some(-1.0));
+        let e = encoder.forward_t(&x, false);
+        // TorchScript methods return one value: the outputs side by side, split by `output_order`.
+        vec![Tensor::cat(&[e.avepool, e.bn_crelu, e.z_mean, e.z_sample], 1)]
+    });
+    let weights = dir.join(format!("{name}.pt"));
+    // The traced graph holds the weights themselves as constants: save while they are still frozen
+    // (a constant that requires grad cannot be loaded back).
+    let sha = module.map_err(Error::from).and_then(|m| save_traced(m, &weights));
+    vs.unfreeze();
+    let sha = sha?;
+    let width = encoder.avepool_width();
+    let manifest = format!(
+        "# Written by `bbeval train-bigbigan` ({source}).\nname = \"{name}\"\narchitecture = \"BigBiGAN-mini E (ResNet-style, width {})\"\nweights = \"{name}.pt\"\nweights_sha256 = \"{sha}\"\nsource = \"{source}\"\nlatent = {}\noutput_order = {:?}\n\n[input]\nsize = {input_side}\nchannels = {}\nrange = [-1, 1]\n\n[outputs]\navepool = {width}\nbn_crelu = {}\nz_mean = {}\nz_sample = {}\n",
+        a.e_width, a.latent, ENCODER_OUTPUTS, a.channels, 2 * width, a.latent, a.latent
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, manifest).at(&path)?;
+    Ok(path)
+}
+
+/// Trace `generator` into `<dir>/<name>.pt` and write `<dir>/<name>.toml`; returns the manifest path.
+pub fn export_generator(generator: &Generator, vs: &mut nn::VarStore, dir: &Path, name: &str, source: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).at(dir)?;
+    let example = Tensor::f_zeros([2, generator.latent()], (Kind::Float, tch::Device::Cpu))?;
+    vs.freeze();
+    let module = CModule::create_by_tracing("BigBiGanGenerator", "forward", &[example], &mut |inputs| {
+        let x = generator.forward_t(&inputs[0], false);
+        let channels = x.size()[1];
+        vec![if channels == 1 { x.repeat([1, 3, 1, 1]) } else { x }]
+    });
+    let weights = dir.join(format!("{name}.pt"));
+    let sha = module.map_err(Error::from).and_then(|m| save_traced(m, &weights));
+    vs.unfreeze();
+    let sha = sha?;
+    let manifest = format!(
+        "# Written by `bbeval train-bigbigan` ({source}).\nname = \"{name}\"\nweights = \"{name}.pt\"\nweights_sha256 = \"{sha}\"\nsource = \"{source}\"\nlatent = {}\nrange = [-1, 1]\n",
+        generator.latent()
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, manifest).at(&path)?;
+    Ok(path)
+}
+
+/// Export the trained encoder and EMA generator of a run as `<out_dir>/export/{encoder,generator}.*`.
+pub fn export_run(trainer: &mut super::train::Trainer, input_side: i64) -> Result<(PathBuf, PathBuf)> {
+    let cfg: TrainConfig = trainer.cfg.clone();
+    let dir = super::train::export_dir(&cfg);
+    let source = format!("{} step {}", cfg.name, trainer.step);
+    let m = &mut trainer.models;
+    let e = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, input_side, &dir, &format!("{}-e", cfg.name), &source)?;
+    let g = export_generator(&m.g_ema, &mut m.vs_g_ema, &dir, &format!("{}-g", cfg.name), &source)?;
+    if !e.exists() || !g.exists() {
+        return Err(Error::Probe("export wrote no files".into()));
+    }
+    Ok((e, g))
+}

@@ -1,0 +1,159 @@
+//! The mini BigBiGAN in tch: shapes and ranges, one training step moves weights and losses the right
+//! way, export → load round trip, and deterministic training on CPU. Tiny widths on real Fashion-MNIST.
+
+mod common;
+
+use bbeval::bigbigan::export::{export_encoder, export_generator};
+use bbeval::bigbigan::train::{load_images, Models, Trainer};
+use bbeval::bigbigan::{Architecture, TrainConfig};
+use bbeval::encoder::{self, Batch, Precision};
+use bbeval::genmetrics::generator::Generator;
+use tch::{Device, Kind, Tensor};
+
+/// libtorch's RNG is process-global and cargo runs tests on parallel threads: these tests take turns.
+static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn config(dir: &std::path::Path) -> TrainConfig {
+    let text = format!(
+        "name = \"tiny\"\ndataset = \"idx:{}\"\ntrain_limit = 64\nout_dir = \"{}\"\nsteps = 3\nbatch_size = 8\nlr_g = 1e-3\nlr_e = 1e-3\nlr_d = 1e-3\n[architecture]\nlatent = 8\ng_width = 4\ne_width = 4\nd_width = 4\nhead_width = 16\n",
+        common::asset("fashion-mnist").display(),
+        dir.display()
+    );
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    TrainConfig::load(&path).unwrap()
+}
+
+fn images(cfg: &TrainConfig) -> Tensor {
+    let (x, side) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed).unwrap();
+    assert_eq!((x.size(), side), (vec![64, 1, 32, 32], 28));
+    // Padding is the background value −1; the pixels span [-1, 1].
+    assert_eq!(x.narrow(3, 0, 2).max().double_value(&[]), -1.0);
+    x
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+#[test]
+fn networks_have_the_paper_outputs_in_range() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let m = Models::new(&cfg, Device::Cpu);
+    let a: &Architecture = &cfg.architecture;
+    let z = Tensor::randn([5, a.latent], (Kind::Float, Device::Cpu));
+    let g = m.g.forward_t(&z, false);
+    assert_eq!(g.size(), [5, 1, 32, 32]);
+    assert!(g.abs().max().double_value(&[]) <= 1.0);
+    let x = images(&cfg).narrow(0, 0, 5);
+    let e = m.e.forward_t(&x, false);
+    assert_eq!(e.avepool.size(), [5, 4 * a.e_width]);
+    assert_eq!(e.bn_crelu.size(), [5, 8 * a.e_width]);
+    assert!(e.bn_crelu.min().double_value(&[]) >= 0.0, "CReLU halves are non-negative");
+    assert_eq!((e.z_mean.size(), e.z_sample.size()), (vec![5, a.latent], vec![5, a.latent]));
+    assert!(e.z_stdev.min().double_value(&[]) > 0.0);
+    let s = m.d.forward_t(&x, &e.z_sample, false);
+    assert_eq!((s.s_x.size(), s.s_z.size(), s.s_xz.size()), (vec![5], vec![5], vec![5]));
+}
+
+#[test]
+fn one_step_changes_the_weights_and_lowers_each_players_loss() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let x = images(&cfg).narrow(0, 0, 8);
+    let mut t = Trainer::new(cfg, Device::Cpu).unwrap();
+    let z = Tensor::randn([8, 8], (Kind::Float, Device::Cpu));
+    let snapshot = |vs: &tch::nn::VarStore| vs.variables().into_iter().map(|(k, v)| (k, v.copy())).collect::<std::collections::HashMap<_, _>>();
+    let (d0, e0, g0) = (snapshot(&t.models.vs_d), snapshot(&t.models.vs_e), snapshot(&t.models.vs_g));
+
+    // The same batch, latents and noise (seeded) before and after one update of a player.
+    tch::manual_seed(11);
+    let d_before = t.d_step(&x, &z).unwrap();
+    tch::manual_seed(11);
+    let d_after = t.d_step(&x, &z).unwrap();
+    assert!(d_after < d_before, "D's hinge loss must fall after its step: {d_before} → {d_after}");
+    tch::manual_seed(12);
+    let (eg_before, ..) = t.eg_step(&x, &z).unwrap();
+    tch::manual_seed(12);
+    let (eg_after, ..) = t.eg_step(&x, &z).unwrap();
+    assert!(eg_after < eg_before, "E/G's loss must fall after their step: {eg_before} → {eg_after}");
+
+    for (name, before, vs) in [("D", &d0, &t.models.vs_d), ("E", &e0, &t.models.vs_e), ("G", &g0, &t.models.vs_g)] {
+        let moved = vs.trainable_variables().iter().any(|v| before.values().all(|b| b.size() != v.size() || max_abs_diff(b, v) > 0.0));
+        let changed = vs.variables().iter().filter(|(k, v)| max_abs_diff(&before[*k], v) > 0.0).count();
+        assert!(moved && changed > 0, "{name}'s weights did not change");
+    }
+}
+
+#[test]
+fn export_then_load_gives_the_same_outputs() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
+    let imgs = images(&cfg);
+    t.train(&imgs, false).unwrap(); // 3 steps, so BN statistics are not the initial ones
+    let m = &mut t.models;
+    let out = dir.path().join("export");
+    let e_manifest = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, 28, &out, "tiny-e", "test").unwrap();
+    let g_manifest = export_generator(&m.g_ema, &mut m.vs_g_ema, &out, "tiny-g", "test").unwrap();
+
+    // Encoder: the harness feeds 28×28 gray pixels in [-1, 1]; the export pads them itself.
+    let x28 = imgs.narrow(0, 0, 6).narrow(2, 2, 28).narrow(3, 2, 28).contiguous();
+    let mut loaded = encoder::open(e_manifest.to_str().unwrap(), bbeval::data::DatasetKind::Idx, Precision::F32).unwrap();
+    let pixels = Vec::<f32>::try_from(&x28.flatten(0, -1)).unwrap();
+    let features = loaded.encode(&Batch { pixels, n: 6, shape: [1, 28, 28] }).unwrap();
+    let direct = tch::no_grad(|| m.e.forward_t(&imgs.narrow(0, 0, 6), false));
+    for (name, want) in [("avepool", &direct.avepool), ("bn_crelu", &direct.bn_crelu), ("z_mean", &direct.z_mean)] {
+        let f = features.iter().find(|f| f.name == name).unwrap();
+        let got = Tensor::from_slice(&f.values).view([6, -1]);
+        assert!(max_abs_diff(&got, want) < 1e-5, "{name} differs after export: {}", max_abs_diff(&got, want));
+    }
+
+    // Generator: same images for the same z, gray repeated to RGB, mapped to 0–255 by the harness.
+    let g = Generator::open(&g_manifest, Device::Cpu).unwrap();
+    let z: Vec<f32> = (0..2 * 8).map(|i| (i as f32 * 0.37).sin()).collect();
+    let got = g.generate(&z, 2).unwrap();
+    let want = tch::no_grad(|| m.g_ema.forward_t(&Tensor::from_slice(&z).view([2, 8]), false));
+    let want = (want.repeat([1, 3, 1, 1]) + 1.0) * 127.5;
+    assert_eq!(got.size(), [2, 3, 32, 32]);
+    assert!(max_abs_diff(&got, &want) < 1e-3, "{}", max_abs_diff(&got, &want));
+}
+
+#[test]
+fn training_is_deterministic_on_cpu_and_resumes_from_its_checkpoint() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |sub: &str| {
+        let mut cfg = config(&dir.path().join(sub));
+        cfg.out_dir = Some(dir.path().join(sub));
+        let imgs = images(&cfg);
+        let mut t = Trainer::new(cfg, Device::Cpu).unwrap();
+        t.train(&imgs, false).unwrap();
+        t
+    };
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    let (a, b) = (run("a"), run("b"));
+    for (k, v) in a.models.vs_g.variables() {
+        assert!(max_abs_diff(&v, &b.models.vs_g.variables()[&k]) == 0.0, "G's {k} differs between identical runs");
+    }
+    let log = std::fs::read_to_string(dir.path().join("a/train_log.csv")).unwrap();
+    assert!(log.starts_with("step,d_loss,eg_loss"));
+
+    // Resume restores the weights and the step from the checkpoint.
+    let mut cfg = a.cfg.clone();
+    cfg.steps = 5;
+    let mut resumed = Trainer::new(cfg, Device::Cpu).unwrap();
+    assert_eq!(resumed.resume().unwrap(), 3);
+    for (k, v) in a.models.vs_e.variables() {
+        assert!(max_abs_diff(&v, &resumed.models.vs_e.variables()[&k]) == 0.0, "E's {k} not restored");
+    }
+}
