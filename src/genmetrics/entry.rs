@@ -60,7 +60,10 @@ pub fn evaluate(cfg: &GenerationConfig, default_reference: &str, opts: &ExtractO
     let (reference_stats, _, _) = dataset_statistics(inception.as_mut(), &reference, opts)?;
     let samples = generator.statistics(inception.as_mut(), &sampling)?;
     let fid = frechet_distance(&samples, &reference_stats)?;
-    let warnings: Vec<String> = [samples.warning(), reference_stats.warning()].into_iter().flatten().collect();
+    let warnings: Vec<String> = [("samples", samples.warning()), ("reference", reference_stats.warning())]
+        .into_iter()
+        .filter_map(|(which, w)| w.map(|w| format!("{which}: {w}")))
+        .collect();
 
     let is = match &cfg.is_classifier {
         None => None,
