@@ -11,7 +11,7 @@ use super::metrics::{accuracy, bootstrap_ci, packed_hits, per_class, topk_correc
 use super::torch_backend::{self, Head, TorchOptions};
 use super::source::{self, InMemory, Prepared, RowSource};
 use super::{linfa_backend, LinearModel, Transform};
-use crate::config::{Backend, ProbeConfig, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
+use crate::config::{Backend, ProbeConfig, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, PROBE_RESIDENT_BYTES};
 use crate::data::split::train_val_split;
 use crate::error::{Error, Result};
 use crate::features::FeatureTable;
@@ -79,6 +79,10 @@ fn fit(rows: &dyn RowSource, num_classes: usize, grid: &[Head], setup: &ProbeSet
         }
         Backend::Torch => {
             let opts = TorchOptions { epochs: cfg.epochs, batch_size: cfg.batch_size, seed: cfg.seed, device: setup.device };
+            if rows.len() * rows.width() * std::mem::size_of::<f32>() <= PROBE_RESIDENT_BYTES {
+                let (x, y) = source::collect(rows)?;
+                return torch_backend::fit_grid(x.view(), &y, num_classes, grid, &opts);
+            }
             torch_backend::fit_grid_rows(rows, num_classes, grid, &opts)
         }
     }
