@@ -8,7 +8,7 @@
 //! * E, G: mean y·(s_xz + [unary] s_x + s_z)
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -191,7 +191,7 @@ impl Trainer {
     }
 
     pub fn checkpoint_dir(&self) -> PathBuf {
-        self.cfg.out_dir().join("checkpoint")
+        checkpoint_dir(&self.cfg)
     }
 
     /// Save all four variable stores and the step (optimiser moments are not saved: a resumed run
@@ -269,7 +269,12 @@ pub fn export_dir(cfg: &TrainConfig) -> PathBuf {
     cfg.out_dir().join("export")
 }
 
+/// Where a run's checkpoint lives.
+pub fn checkpoint_dir(cfg: &TrainConfig) -> PathBuf {
+    cfg.out_dir().join("checkpoint")
+}
+
 /// Is there a checkpoint to resume from?
 pub fn has_checkpoint(cfg: &TrainConfig) -> bool {
-    Path::new(&cfg.out_dir()).join("checkpoint/state.json").is_file()
+    checkpoint_dir(cfg).join("state.json").is_file()
 }

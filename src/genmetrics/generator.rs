@@ -10,8 +10,8 @@
 //! ```
 //! z ~ N(0, I) from a seeded ChaCha8 stream (truncation re-draws entries with |z| > t, as BigGAN's
 //! truncation trick). Images are clamped to the range, mapped to 0–255 in f32, centre-cropped as the
-//! scoring network's manifest says and resized to its input by bilinear interpolation (align_corners = false), which for up-sampling equals the
-//! Pillow-kernel bilinear used for real images.
+//! scoring network's manifest says and resized to its input by bilinear interpolation (align_corners =
+//! false), which for up-sampling equals the Pillow-kernel bilinear used for real images.
 
 use std::path::{Path, PathBuf};
 
@@ -112,6 +112,8 @@ impl Generator {
     ) -> Result<()> {
         let pre = encoder.preprocess().clone();
         let size = pre.size.ok_or_else(|| Error::Probe(format!("encoder `{}` needs an input size in its manifest to score generated images", encoder.name())))? as i64;
+        let mean = Tensor::f_from_slice(&pre.mean)?.f_view([1, 3, 1, 1])?;
+        let std = Tensor::f_from_slice(&pre.std)?.f_view([1, 3, 1, 1])?;
         let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
         let mut done = 0;
         while done < sampling.samples {
@@ -119,8 +121,6 @@ impl Generator {
             let z = self.latents(&mut rng, n, sampling.truncation);
             let pixels = centre_crop(self.generate(&z, n)?, pre.crop_fraction)?;
             let resized = pixels.f_upsample_bilinear2d([size, size], false, None, None)?;
-            let mean = Tensor::f_from_slice(&pre.mean)?.f_view([1, 3, 1, 1])?;
-            let std = Tensor::f_from_slice(&pre.std)?.f_view([1, 3, 1, 1])?;
             let x = resized.f_div_scalar(255.0)?.f_sub(&mean)?.f_div(&std)?.f_contiguous()?;
             let values = Vec::<f32>::try_from(&x.f_flatten(0, -1)?)?;
             sink(&encoder.encode(&Batch { pixels: values, n, shape: [3, size as usize, size as usize] })?)?;

@@ -43,11 +43,17 @@ pub fn bootstrap_ci(correct: &[bool], resamples: usize, seed: u64) -> (f64, f64)
         return (0.0, 0.0);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut accs: Vec<f64> = (0..resamples)
+    let accs: Vec<f64> = (0..resamples)
         .map(|_| (0..n).filter(|_| correct[rng.random_range(0..n)]).count() as f64 / n as f64)
         .collect();
-    accs.sort_by(f64::total_cmp);
-    let at = |q: f64| accs[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
+    percentile_95(accs)
+}
+
+/// The 2.5th and 97.5th percentiles of bootstrap replicates (nearest rank).
+fn percentile_95(mut replicates: Vec<f64>) -> (f64, f64) {
+    replicates.sort_by(f64::total_cmp);
+    let last = replicates.len() - 1;
+    let at = |q: f64| replicates[((q * last as f64).round() as usize).min(last)];
     (at(0.025), at(0.975))
 }
 
@@ -89,12 +95,10 @@ pub fn paired_bootstrap_ci(a: &[bool], b: &[bool], resamples: usize, seed: u64) 
     }
     let diff: Vec<i8> = a.iter().zip(b).map(|(&x, &y)| i8::from(y) - i8::from(x)).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut deltas: Vec<f64> = (0..resamples)
+    let deltas: Vec<f64> = (0..resamples)
         .map(|_| (0..n).map(|_| i64::from(diff[rng.random_range(0..n)])).sum::<i64>() as f64 / n as f64)
         .collect();
-    deltas.sort_by(f64::total_cmp);
-    let at = |q: f64| deltas[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
-    Some((at(0.025), at(0.975)))
+    Some(percentile_95(deltas))
 }
 
 #[cfg(test)]
