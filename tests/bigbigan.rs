@@ -147,6 +147,7 @@ fn training_is_deterministic_on_cpu_and_resumes_from_its_checkpoint() {
     }
     let log = std::fs::read_to_string(dir.path().join("a/train_log.csv")).unwrap();
     assert!(log.starts_with("step,d_loss,eg_loss"));
+    assert_eq!(a.cfg.d_steps, 2, "BigGAN's two D steps per E/G step is the default");
 
     // Resume restores the weights and the step from the checkpoint.
     let mut cfg = a.cfg.clone();
@@ -156,4 +157,18 @@ fn training_is_deterministic_on_cpu_and_resumes_from_its_checkpoint() {
     for (k, v) in a.models.vs_e.variables() {
         assert!(max_abs_diff(&v, &resumed.models.vs_e.variables()[&k]) == 0.0, "E's {k} not restored");
     }
+
+    // A fresh run in the same folder starts a new log instead of appending a second header to the old one.
+    run("a");
+    let log = std::fs::read_to_string(dir.path().join("a/train_log.csv")).unwrap();
+    assert_eq!(log.matches("step,d_loss").count(), 1, "{log}");
+}
+
+#[test]
+fn a_config_with_zero_d_steps_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "name = \"bad\"\ndataset = \"idx:x\"\nd_steps = 0\n").unwrap();
+    let err = TrainConfig::load(&path).unwrap_err().to_string();
+    assert!(err.contains("bad.toml") && err.contains("d_steps ≥ 1"), "{err}");
 }

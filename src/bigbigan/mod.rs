@@ -64,6 +64,11 @@ fn default_ema() -> f64 {
 fn default_checkpoint_every() -> usize {
     500
 }
+fn default_d_steps() -> usize {
+    // BigGAN's (and so BigBiGAN's) two D updates per generator update: with spectral norm and equal
+    // learning rates, one D step per E/G step leaves D near chance (hinge losses ≈ 1 per score).
+    2
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +95,9 @@ pub struct TrainConfig {
     pub lr_e: f64,
     #[serde(default = "default_lr")]
     pub lr_d: f64,
+    /// D updates per E/G update, each on its own batch of images and latents.
+    #[serde(default = "default_d_steps")]
+    pub d_steps: usize,
     /// Decay of the generator's exponential moving average (the exported G).
     #[serde(default = "default_ema")]
     pub ema_decay: f64,
@@ -104,8 +112,8 @@ impl TrainConfig {
         let fail = |reason: String| Error::RunFile { path: path.into(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
         let cfg: TrainConfig = toml::from_str(&text).map_err(|e| fail(crate::config::explain_toml_error(&e)))?;
-        if cfg.steps == 0 || cfg.batch_size < 2 || !(0.0..1.0).contains(&cfg.ema_decay) {
-            return Err(fail("steps ≥ 1, batch_size ≥ 2 and 0 ≤ ema_decay < 1 are required".into()));
+        if cfg.steps == 0 || cfg.d_steps == 0 || cfg.batch_size < 2 || !(0.0..1.0).contains(&cfg.ema_decay) {
+            return Err(fail("steps ≥ 1, d_steps ≥ 1, batch_size ≥ 2 and 0 ≤ ema_decay < 1 are required".into()));
         }
         if [cfg.lr_g, cfg.lr_e, cfg.lr_d].iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(fail("learning rates must be finite and > 0".into()));

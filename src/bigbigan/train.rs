@@ -2,6 +2,8 @@
 //! can have its own, higher learning rate), an EMA copy of G, seeded data order and latents,
 //! checkpoints with resume, and a CSV training log.
 //!
+//! Each step is `d_steps` D updates (2, as BigGAN) then one (E, G) update.
+//!
 //! Losses (BigBiGAN §3, h(t) = max(0, 1 − t)), with y = +1 for encoder pairs (x, E(x)) and −1 for
 //! generator pairs (G(z), z):
 //! * D: mean h(y·s_xz) + [unary] mean h(y·s_x) + mean h(y·s_z)
@@ -119,11 +121,17 @@ impl Trainer {
         loss
     }
 
-    /// One D step then one (E, G) step on the image batch `x`, with fresh latents.
-    pub fn train_step(&mut self, x: &Tensor) -> Result<StepLosses> {
-        let z = Tensor::f_randn([x.size()[0], self.models.g.latent()], (Kind::Float, x.device()))?;
-        let d = self.d_step(x, &z)?;
-        let (eg, score_encoder, score_generator) = self.eg_step(x, &z)?;
+    /// `cfg.d_steps` D steps, each on the next image batch with fresh latents, then one (E, G) step on
+    /// the last of them. The reported D loss is the mean over its steps.
+    pub fn train_step(&mut self, images: &Tensor) -> Result<StepLosses> {
+        let mut d = 0.0;
+        let (mut x, mut z) = (Tensor::new(), Tensor::new());
+        for k in 0..self.cfg.d_steps {
+            x = self.batch(images, self.step * self.cfg.d_steps + k)?;
+            z = Tensor::f_randn([x.size()[0], self.models.g.latent()], (Kind::Float, x.device()))?;
+            d += self.d_step(&x, &z)? / self.cfg.d_steps as f64;
+        }
+        let (eg, score_encoder, score_generator) = self.eg_step(&x, &z)?;
         self.update_ema()?;
         self.step += 1;
         Ok(StepLosses { d, eg, score_encoder, score_generator })
@@ -180,13 +188,13 @@ impl Trainer {
         })
     }
 
-    /// Batch `step` of the seeded epoch order (the last partial batch of an epoch is dropped).
-    pub fn batch(&self, images: &Tensor, step: usize) -> Result<Tensor> {
+    /// Batch `index` of the seeded epoch order (the last partial batch of an epoch is dropped).
+    pub fn batch(&self, images: &Tensor, index: usize) -> Result<Tensor> {
         let n = images.size()[0] as usize;
         let b = self.cfg.batch_size.min(n);
         let per_epoch = (n / b).max(1);
-        let perm = seeded_permutation(n, self.cfg.seed.wrapping_add((step / per_epoch) as u64));
-        let idx: Vec<i64> = perm[(step % per_epoch) * b..(step % per_epoch + 1) * b].iter().map(|&i| i as i64).collect();
+        let perm = seeded_permutation(n, self.cfg.seed.wrapping_add((index / per_epoch) as u64));
+        let idx: Vec<i64> = perm[(index % per_epoch) * b..(index % per_epoch + 1) * b].iter().map(|&i| i as i64).collect();
         Ok(images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(images.device())?)?)
     }
 
@@ -233,8 +241,9 @@ impl Trainer {
         let out = self.cfg.out_dir();
         std::fs::create_dir_all(&out).at(&out)?;
         let log_path = out.join("train_log.csv");
+        // A fresh run starts a new log; a resumed one appends to its own.
         let fresh = self.step == 0 || !log_path.exists();
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).at(&log_path)?;
+        let mut log = if fresh { std::fs::File::create(&log_path) } else { std::fs::OpenOptions::new().append(true).open(&log_path) }.at(&log_path)?;
         if fresh {
             writeln!(log, "step,d_loss,eg_loss,score_encoder_pairs,score_generator_pairs,seconds").at(&log_path)?;
         }
@@ -244,8 +253,7 @@ impl Trainer {
         bar.set_position(self.step as u64);
         let start = std::time::Instant::now();
         while self.step < self.cfg.steps {
-            let x = self.batch(images, self.step)?;
-            let l = self.train_step(&x)?;
+            let l = self.train_step(images)?;
             if !(l.d.is_finite() && l.eg.is_finite()) {
                 self.save_checkpoint()?;
                 return Err(Error::Probe(format!("training diverged at step {} (D loss {}, E/G loss {}); lower the learning rates", self.step, l.d, l.eg)));
