@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""How far a trained mini BigBiGAN has learnt to invert its generator — the figures behind the
+"does it reproduce" note of results/bigbigan-fmnist (a diagnostic, not part of bbeval's main path).
+
+For the exported TorchScript E and G of one or more training runs:
+
+* latent recovery: the mean over the 120 latent dimensions of corr(z_d, E(G(z))_d) for seeded z ~ N(0, I)
+  (1.0 = E inverts G exactly; 0 = E ignores G's latent),
+* reconstruction error: mean squared pixel error of G(E(x)) against x on Fashion-MNIST test images, in
+  [-1, 1] units, beside the error of always answering the mean test image (a reconstruction that beats it
+  carries information about x).
+
+    python tools/bigbigan_inversion.py results/bigbigan-fmnist [results/bigan-fmnist ...]
+
+Prints one JSON line per run. Uses the exports' own input convention: E takes 28×28 gray in [-1, 1] (it
+pads to 32 inside), G returns 3×32×32 in [-1, 1] (gray repeated), centre 28×28 compared.
+"""
+import gzip
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = 1000
+SEED = 0
+
+
+def test_images(n: int) -> torch.Tensor:
+    path = os.path.join(ROOT, "assets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+    with gzip.open(path, "rb") as f:
+        raw = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    return torch.from_numpy(raw[:n].astype(np.float32) / 127.5 - 1.0)
+
+
+def split_outputs(manifest_dir: str, name: str, out: torch.Tensor) -> dict:
+    """The exported encoder returns its outputs side by side in the manifest's `output_order`."""
+    import tomllib
+
+    with open(os.path.join(manifest_dir, f"{name}.toml"), "rb") as f:
+        m = tomllib.load(f)
+    parts, start = {}, 0
+    for key in m["output_order"]:
+        width = m["outputs"][key]
+        parts[key] = out[:, start : start + width]
+        start += width
+    return parts
+
+
+def diagnose(run_dir: str) -> dict:
+    run = os.path.basename(os.path.normpath(run_dir))
+    export = os.path.join(run_dir, "export")
+    e = torch.jit.load(os.path.join(export, f"{run}-e.pt"))
+    g = torch.jit.load(os.path.join(export, f"{run}-g.pt"))
+    gen = torch.Generator().manual_seed(SEED)
+    z = torch.randn(SAMPLES, 120, generator=gen)
+    with torch.no_grad():
+        xg = g(z)[:, :1, 2:30, 2:30].contiguous()
+        z_hat = split_outputs(export, f"{run}-e", e(xg))["z_mean"]
+        zc, hc = z - z.mean(0), z_hat - z_hat.mean(0)
+        corr = (zc * hc).sum(0) / (zc.norm(dim=0) * hc.norm(dim=0) + 1e-12)
+        x = test_images(SAMPLES)
+        rec = g(split_outputs(export, f"{run}-e", e(x))["z_mean"])[:, :1, 2:30, 2:30]
+        mse = ((rec - x) ** 2).mean().item()
+        mean_image_mse = ((x - x.mean(0, keepdim=True)) ** 2).mean().item()
+    return {
+        "run": run,
+        "latent_corr_mean": round(corr.mean().item(), 4),
+        "recon_mse": round(mse, 4),
+        "mean_image_mse": round(mean_image_mse, 4),
+        "samples": SAMPLES,
+        "seed": SEED,
+    }
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    for d in sys.argv[1:]:
+        print(json.dumps(diagnose(d)))
