@@ -54,7 +54,7 @@ pub fn markdown(r: &Results) -> String {
         d.n_val,
         &d.val_hash[..12.min(d.val_hash.len())],
         pv.bbeval_version,
-        &pv.git_commit[..12.min(pv.git_commit.len())],
+        short_commit(&pv.git_commit),
         pv.tch_version,
         pv.libtorch_version,
         pv.device,
@@ -64,6 +64,15 @@ pub fn markdown(r: &Results) -> String {
         out.push_str(&format!("\n> warning: {w}\n"));
     }
     out
+}
+
+/// The first 12 hex digits of the commit, keeping the `-dirty` mark of a run from uncommitted changes.
+fn short_commit(commit: &str) -> String {
+    let (hash, dirty) = match commit.strip_suffix("-dirty") {
+        Some(hash) => (hash, "-dirty"),
+        None => (commit, ""),
+    };
+    format!("{}{dirty}", &hash[..12.min(hash.len())])
 }
 
 fn csv_field(s: &str) -> String {
@@ -93,4 +102,16 @@ pub fn csv(r: &Results) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_commit;
+
+    #[test]
+    fn short_commit_keeps_the_dirty_mark() {
+        assert_eq!(short_commit("75e555098f56eccf4a954d7585c25c672e3ebbcf-dirty"), "75e555098f56-dirty");
+        assert_eq!(short_commit("75e555098f56eccf4a954d7585c25c672e3ebbcf"), "75e555098f56");
+        assert_eq!(short_commit("unknown"), "unknown");
+    }
 }
