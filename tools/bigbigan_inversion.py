@@ -4,7 +4,7 @@
 
 For the exported TorchScript E and G of one or more training runs:
 
-* latent recovery: the mean over the 120 latent dimensions of corr(z_d, E(G(z))_d) for seeded z ~ N(0, I)
+* latent recovery: the mean over the latent dimensions (120 here, from the manifest) of corr(z_d, E(G(z))_d) for seeded z ~ N(0, I)
   (1.0 = E inverts G exactly; 0 = E ignores G's latent),
 * reconstruction error: mean squared pixel error of G(E(x)) against x on Fashion-MNIST test images, in
   [-1, 1] units, beside the error of always answering the mean test image (a reconstruction that beats it
@@ -35,34 +35,38 @@ def test_images(n: int) -> torch.Tensor:
     return torch.from_numpy(raw[:n].astype(np.float32) / 127.5 - 1.0)
 
 
-def split_outputs(manifest_dir: str, name: str, out: torch.Tensor) -> dict:
+def split_outputs(manifest: dict, out: torch.Tensor) -> dict:
     """The exported encoder returns its outputs side by side in the manifest's `output_order`."""
-    import tomllib
-
-    with open(os.path.join(manifest_dir, f"{name}.toml"), "rb") as f:
-        m = tomllib.load(f)
     parts, start = {}, 0
-    for key in m["output_order"]:
-        width = m["outputs"][key]
+    for key in manifest["output_order"]:
+        width = manifest["outputs"][key]
         parts[key] = out[:, start : start + width]
         start += width
     return parts
 
 
+def load_manifest(export: str, name: str) -> dict:
+    import tomllib
+
+    with open(os.path.join(export, f"{name}.toml"), "rb") as f:
+        return tomllib.load(f)
+
+
 def diagnose(run_dir: str) -> dict:
     run = os.path.basename(os.path.normpath(run_dir))
     export = os.path.join(run_dir, "export")
+    manifest = load_manifest(export, f"{run}-e")
     e = torch.jit.load(os.path.join(export, f"{run}-e.pt"))
     g = torch.jit.load(os.path.join(export, f"{run}-g.pt"))
     gen = torch.Generator().manual_seed(SEED)
-    z = torch.randn(SAMPLES, 120, generator=gen)
+    z = torch.randn(SAMPLES, manifest["latent"], generator=gen)
     with torch.no_grad():
         xg = g(z)[:, :1, 2:30, 2:30].contiguous()
-        z_hat = split_outputs(export, f"{run}-e", e(xg))["z_mean"]
+        z_hat = split_outputs(manifest, e(xg))["z_mean"]
         zc, hc = z - z.mean(0), z_hat - z_hat.mean(0)
         corr = (zc * hc).sum(0) / (zc.norm(dim=0) * hc.norm(dim=0) + 1e-12)
         x = test_images(SAMPLES)
-        rec = g(split_outputs(export, f"{run}-e", e(x))["z_mean"])[:, :1, 2:30, 2:30]
+        rec = g(split_outputs(manifest, e(x))["z_mean"])[:, :1, 2:30, 2:30]
         mse = ((rec - x) ** 2).mean().item()
         mean_image_mse = ((x - x.mean(0, keepdim=True)) ** 2).mean().item()
     return {

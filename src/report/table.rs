@@ -50,9 +50,9 @@ pub fn markdown(r: &Results) -> String {
         r.config.probe.seed,
         d.split_seed,
         d.n_train,
-        &d.train_hash[..12.min(d.train_hash.len())],
+        short(&d.train_hash),
         d.n_val,
-        &d.val_hash[..12.min(d.val_hash.len())],
+        short(&d.val_hash),
         pv.bbeval_version,
         short_commit(&pv.git_commit),
         pv.tch_version,
@@ -66,13 +66,17 @@ pub fn markdown(r: &Results) -> String {
     out
 }
 
-/// The first 12 hex digits of the commit, keeping the `-dirty` mark of a run from uncommitted changes.
+/// The first 12 hex digits of a hash (data digests and commits are shown this short in the footer).
+fn short(hash: &str) -> &str {
+    &hash[..12.min(hash.len())]
+}
+
+/// [`short`] for a commit, keeping the `-dirty` mark of a run from uncommitted changes.
 fn short_commit(commit: &str) -> String {
-    let (hash, dirty) = match commit.strip_suffix("-dirty") {
-        Some(hash) => (hash, "-dirty"),
-        None => (commit, ""),
-    };
-    format!("{}{dirty}", &hash[..12.min(hash.len())])
+    match commit.strip_suffix("-dirty") {
+        Some(hash) => format!("{}-dirty", short(hash)),
+        None => short(commit).to_string(),
+    }
 }
 
 fn csv_field(s: &str) -> String {
