@@ -2,6 +2,8 @@
 #
 # The venv (libtorch) and cargo's target directory live under $(CACHE), outside the clone, so a second
 # clone or CI run reuses a ~25-minute release build. The binary's rpath points into that venv (build.rs).
+# Demo, tests, benches and the CI gate share one build profile (release) and one feature resolution
+# (Cargo.toml unifies the dev-dependencies' features), so no dependency is compiled twice.
 CACHE      ?= $(HOME)/.cache/bbeval
 VENV       ?= $(CACHE)/venv
 PY         := $(VENV)/bin/python
@@ -9,11 +11,10 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
-# One build profile (release) for the binary, the tests and the benches.
 CARGO      := cargo
 BIN        := $(CARGO_TARGET_DIR)/release/bbeval
 
-.PHONY: setup venv assets build demo test ci-smoke bench figures clean-cache
+.PHONY: setup venv assets build demo test ci-smoke bench figures clean-cache import-tfhub tfhub-env slurm-test gpu-bundle gpu-check-cpu
 setup: venv assets
 
 venv: $(VENV)/.bbeval-ok
@@ -31,16 +32,22 @@ assets/.bbeval-ok: $(VENV)/.bbeval-ok tools/assets.toml tools/setup_assets.py to
 build: setup
 	$(CARGO) build --release --bin bbeval
 
+# The demo's results are the project's own reference: each run replaces them.
 demo: build
-	$(BIN) run eval/demo.toml
+	$(BIN) run eval/demo.toml --overwrite
 
-test: setup
+# The TF Hub import's tools (their own venvs, ~2 min once) are part of the test setup: the import is tested
+# end to end on synthetic modules.
+test: setup tfhub-env
 	$(CARGO) test --release -- --test-threads=1
+
+tfhub-env:
+	bash tools/tfhub/setup_env.sh > /dev/null
 
 # The CI gate: re-run eval/ci-smoke.toml (cache hits after `make test`) and hold it to the committed
 # baseline; exits 1 with a table of what regressed.
 ci-smoke: build
-	$(BIN) check --baseline results/ci-smoke/results.json --cpu
+	$(BIN) check --baseline results/ci-smoke/results.json --device cpu
 
 bench: setup
 	$(CARGO) bench --bench pipeline
@@ -48,6 +55,25 @@ bench: setup
 # Python side of the figures in the README (same files, same machine).
 figures: setup build
 	$(PY) tools/bench_python.py
+
+# Import a TF Hub module (folder or .tar.gz) as a verified encoder (+ generator) into assets/encoders/:
+#   make import-tfhub MODULE=bigbigan-resnet50.tar.gz NAME=bigbigan-resnet50 [ARCH=ResNet-50]
+import-tfhub: build
+	@test -n "$(MODULE)" -a -n "$(NAME)" || { echo "usage: make import-tfhub MODULE=<dir or .tar.gz> NAME=<name> [ARCH=<architecture>]"; exit 2; }
+	$(BIN) import-tfhub --module "$(MODULE)" --name "$(NAME)" $(if $(ARCH),--architecture "$(ARCH)")
+
+# A one-node Slurm on this machine (Debian slurm-wlm + munge): an array of extraction shards, the dependent
+# merge and probe jobs, checked against a single-process run; cleans up after itself.
+slurm-test: build
+	tools/slurm/slurm_test.sh
+
+# Everything the lent GPU machine needs (its image has torch but no Rust), ≤ 50 MiB.
+gpu-bundle: build
+	tools/make_gpu_bundle.sh gpu-bundle
+
+# The GPU check in its CPU mode (tiny sizes), to keep the script working where there is no GPU.
+gpu-check-cpu: build
+	BBEVAL=$(BIN) PYTHON=$(PY) tools/gpu_check.sh --cpu-mode gpu-check-cpu.md
 
 clean-cache:
 	rm -rf .bbeval-cache

@@ -12,7 +12,7 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,-rpath={lib}");
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-ltorch");
-        // A PyTorch wheel has torch/version.py beside torch/lib: `__version__ = '2.13.0+cu130'`.
+        // A PyTorch wheel has torch/version.py beside torch/lib: `__version__ = '2.11.0+cu130'`.
         let py = std::path::Path::new(&lib).join("../version.py");
         if let Ok(text) = std::fs::read_to_string(&py) {
             if let Some(line) = text.lines().find(|l| l.starts_with("__version__")) {
@@ -21,4 +21,15 @@ fn main() {
         }
     }
     println!("cargo:rustc-env=BBEVAL_LIBTORCH_VERSION={version}");
+    println!("cargo:rustc-env=BBEVAL_TCH_VERSION={}", locked_version("tch"));
+    println!("cargo:rerun-if-changed=Cargo.lock");
+}
+
+/// The version of `package` that Cargo.lock pins (recorded in every results JSON).
+fn locked_version(package: &str) -> String {
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    lock.find(&needle)
+        .and_then(|at| lock[at + needle.len()..].split('"').next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }

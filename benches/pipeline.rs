@@ -22,7 +22,7 @@ fn root() -> PathBuf {
 
 fn foolbox() -> Dataset {
     let spec = DatasetSpec::parse(&format!("samples:{}", root().join("assets/foolbox/imagenet").display())).unwrap();
-    Dataset::open(&spec, "val").unwrap()
+    common::open(&spec, "val").unwrap()
 }
 
 /// Decode + centre crop + bicubic resize of foolbox's 512×512 JPEGs (PIL anchor: 94 images/s on one core).
@@ -44,16 +44,16 @@ fn decode_resize(c: &mut Criterion) {
 fn extraction(c: &mut Criterion) {
     let data = foolbox();
     let manifest = root().join("assets/encoders/efficientnet-lite0.toml");
-    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let mut g = c.benchmark_group("extract");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Elements(data.len() as u64));
-    for batch_size in [bbeval::config::BATCH_SIZE_CPU, 20] {
+    for batch_size in [bbeval::protocol::BATCH_SIZE_CPU, 20] {
         g.bench_function(format!("efficientnet_lite0_cpu_batch{batch_size}"), |b| {
             b.iter_batched(
                 || tempfile::tempdir().unwrap(),
                 |dir| {
-                    let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size, strict: true, progress: false, ..Default::default() };
+                    let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size, strict: true, ..Default::default() };
                     extract(enc.as_mut(), &data, &opts).unwrap().images
                 },
                 BatchSize::PerIteration,
@@ -77,7 +77,7 @@ fn big_table(n: usize, d: usize) -> FeatureTable {
             preprocess: "none".into(),
             feature: "bn_crelu".into(),
             dtype: "f32".into(),
-            protocol_version: bbeval::config::PROTOCOL_VERSION,
+            protocol_version: bbeval::protocol::PROTOCOL_VERSION,
             storage: Default::default(),
         },
         ids: (0..n).map(|i| format!("{i}")).collect(),
@@ -142,7 +142,7 @@ fn frechet(c: &mut Criterion) {
 fn inception(c: &mut Criterion) {
     let data = foolbox();
     let manifest = root().join("assets/fid/inception.toml");
-    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let mut g = c.benchmark_group("inception");
     g.sample_size(10).measurement_time(Duration::from_secs(60));
     g.throughput(Throughput::Elements(data.len() as u64));
@@ -150,7 +150,7 @@ fn inception(c: &mut Criterion) {
         b.iter_batched(
             || tempfile::tempdir().unwrap(),
             |dir| {
-                let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 4, strict: true, progress: false, ..Default::default() };
+                let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 4, strict: true, ..Default::default() };
                 bbeval::genmetrics::dataset_statistics(enc.as_mut(), &data, &opts).unwrap().0.n
             },
             BatchSize::PerIteration,

@@ -1,29 +1,50 @@
-//! Command-line flags. Defaults come from `bbeval::config`, written once there.
+//! Command-line flags. Defaults come from `bbeval::protocol`, written once there.
 
 use std::path::PathBuf;
 
-use bbeval::config;
-use bbeval::config::Backend;
-use bbeval::encoder::Precision;
+use bbeval::context::{DeviceChoice, Precision};
 use bbeval::features::cache::Storage;
+use bbeval::features::Shard;
+use bbeval::probe::Backend;
+use bbeval::protocol;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "bbeval", version, about = "Representation quality the BigBiGAN way: features, linear probes, FID/IS, Table-style reports")]
 pub struct Cli {
+    /// Print results as JSON on stdout (progress and warnings stay on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress lines or bars on stderr (warnings and errors stay; results still print on stdout).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Where and how to compute: decided once per command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ComputeFlags {
+    /// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N` [default: the run file's, else auto].
+    #[arg(long)]
+    pub device: Option<DeviceChoice>,
+    /// Encoder forward precision; f16/bf16 need CUDA [default: the run file's, else f32].
+    #[arg(long, value_enum)]
+    pub dtype: Option<Precision>,
+    /// libtorch CPU threads [default: libtorch's].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Extract an encoder's features over a dataset split into the Parquet cache.
+    /// Extract an encoder's features over a dataset split into the Parquet cache (resumes an interrupted
+    /// extraction; `--shard i/n` computes one slice of it).
     Extract {
         /// `raw`, `raw:<size>`, or the path of an encoder manifest (.toml beside the TorchScript file).
         #[arg(long)]
         encoder: String,
-        /// `kind:path` with kind imagenet, folder, idx or samples.
-        #[arg(long)]
+        #[arg(long, help = bbeval::data::kinds_help())]
         dataset: String,
         /// `train` or `val`.
         #[arg(long, default_value = "train")]
@@ -35,14 +56,19 @@ pub enum Command {
         /// Stop at the first unreadable image instead of skipping it.
         #[arg(long)]
         strict: bool,
-        /// Forward-pass precision (f16/bf16 need CUDA).
-        #[arg(long, value_enum, default_value = "f32")]
-        dtype: Precision,
         /// How the cache stores the features (f16 halves disk space and read time).
         #[arg(long, value_enum, default_value = "f32")]
         storage: Storage,
+        /// Compute only slice i of n (0-based; a Slurm array task: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).
+        #[arg(long)]
+        shard: Option<Shard>,
+        /// Re-read every image file to identify the dataset's content (ignore the stat cache).
+        #[arg(long)]
+        rehash: bool,
+        #[command(flatten)]
+        compute: ComputeFlags,
     },
-    /// Inspect the feature cache.
+    /// Inspect and maintain the feature cache.
     Cache {
         #[command(subcommand)]
         action: CacheAction,
@@ -52,11 +78,22 @@ pub enum Command {
         file: PathBuf,
         #[arg(long)]
         strict: bool,
-        #[arg(long, value_enum, default_value = "f32")]
-        dtype: Precision,
-        /// Run on the CPU even where CUDA is present.
+        /// Replace existing results/<name>/ (refused otherwise).
         #[arg(long)]
-        cpu: bool,
+        overwrite: bool,
+        /// Use imported encoders whose verification record is missing or failed (rows are marked).
+        #[arg(long)]
+        allow_unverified: bool,
+        /// Only extract slice i of n of every extraction, then stop (see `extract --shard`).
+        #[arg(long)]
+        shard: Option<Shard>,
+        /// Use this dataset instead of the run file's (`kind:path`, e.g. `imagenet:/data/imagenet`).
+        #[arg(long)]
+        dataset: Option<String>,
+        #[arg(long)]
+        rehash: bool,
+        #[command(flatten)]
+        compute: ComputeFlags,
     },
     /// FID between two image sets or `.npz` statistics (pytorch-fid/TTUR layout).
     Fid {
@@ -67,7 +104,7 @@ pub enum Command {
         #[command(flatten)]
         subset: SubsetFlags,
         /// Manifest of the FID Inception.
-        #[arg(long, default_value = config::FID_INCEPTION_MANIFEST)]
+        #[arg(long, default_value = protocol::FID_INCEPTION_MANIFEST)]
         inception: PathBuf,
         #[command(flatten)]
         batches: BatchFlags,
@@ -76,8 +113,8 @@ pub enum Command {
         /// Write the statistics of A and B as `a.npz` and `b.npz` into this folder.
         #[arg(long)]
         save_stats: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        compute: ComputeFlags,
     },
     /// Inception Score of an image set from a classifier's `logits` (standard only for TF Inception's 1008).
     Is {
@@ -88,14 +125,14 @@ pub enum Command {
         classifier: PathBuf,
         #[command(flatten)]
         subset: SubsetFlags,
-        #[arg(long, default_value_t = bbeval::genmetrics::IS_SPLITS)]
+        #[arg(long, default_value_t = protocol::IS_SPLITS)]
         splits: usize,
         #[command(flatten)]
         batches: BatchFlags,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        compute: ComputeFlags,
     },
-    /// Run the probe protocol on two feature files (bbeval's Parquet layout), read in chunks.
+    /// Run the probe protocol on two feature files (bbeval's Parquet layout).
     Probe {
         /// Train features: the fit and train-val rows come from here.
         train: PathBuf,
@@ -106,11 +143,17 @@ pub enum Command {
         /// L2 grid, comma-separated [default: the [probe] default grid].
         #[arg(long, value_delimiter = ',')]
         l2: Vec<f64>,
-        /// Learning-rate grid of the libtorch back-end, comma-separated.
+        /// Learning-rate grid of the SGD back-end, comma-separated.
         #[arg(long, value_delimiter = ',')]
         lr: Vec<f64>,
         #[arg(long)]
         epochs: Option<usize>,
+        /// L-BFGS iteration limit.
+        #[arg(long)]
+        max_iter: Option<u64>,
+        /// L-BFGS gradient tolerance (sklearn's `tol`).
+        #[arg(long)]
+        tol: Option<f64>,
         #[arg(long)]
         chunk_rows: Option<usize>,
         /// Train rows held out for selection [default: 10% of train].
@@ -119,14 +162,11 @@ pub enum Command {
         /// Compute BN+CReLU from these (AvePool) features with train statistics.
         #[arg(long)]
         bn_crelu: bool,
-        /// Run on the CPU even where CUDA is present.
-        #[arg(long)]
-        cpu: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        compute: ComputeFlags,
     },
-    /// Deltas of every shared (method, feature, metric) between runs, with paired bootstrap intervals;
-    /// curves of top-1 over training steps and grid heat maps with --plots.
+    /// Deltas of every shared (row, metric) between runs — accuracies with paired bootstrap intervals, FID
+    /// and IS of generation entries; curves of top-1 over training steps and grid heat maps with --plots.
     Compare {
         /// Results folders or results.json files; the first is the baseline.
         #[arg(required = true, num_args = 2..)]
@@ -136,10 +176,8 @@ pub enum Command {
         plots: Option<PathBuf>,
         #[arg(long)]
         allow_mixed_versions: bool,
-        #[arg(long)]
-        json: bool,
     },
-    /// Re-run a baseline's run file (using the cache) and exit 1 if any metric regressed.
+    /// Re-run a baseline's run file (using the cache) and exit 1 if any metric got worse than tolerated.
     Check {
         /// The committed results.json (or its folder) to hold the new run to.
         #[arg(long)]
@@ -147,21 +185,20 @@ pub enum Command {
         /// Run file to execute [default: the one recorded in the baseline].
         #[arg(long)]
         run: Option<PathBuf>,
-        /// Largest tolerated drop of any accuracy, in percentage points.
-        #[arg(long, default_value_t = config::CHECK_TOLERANCE_POINTS)]
-        tolerance: f64,
-        /// Also fail when the paired 95% interval of a change lies entirely below zero.
+        /// Tolerated worsening: a number for every accuracy (points, default 0.5), or `metric=value`
+        /// (e.g. `fid=1.0,is=0.1`); repeat or comma-separate.
+        #[arg(long, allow_hyphen_values = true)]
+        tolerance: Vec<String>,
+        /// Also fail when the paired 95% interval of an accuracy's change lies entirely below zero.
         #[arg(long)]
         interval: bool,
         #[arg(long)]
         allow_mixed_versions: bool,
-        /// Write the new run's results here (nothing is written by default).
+        /// Write the new run's results here (never into the baseline's folder; nothing is written by default).
         #[arg(long)]
         out: Option<PathBuf>,
-        #[arg(long)]
-        cpu: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        compute: ComputeFlags,
     },
     /// A PNG grid of real images above their reconstructions G(E(x)) (the paper's Figure 2).
     Reconstruct {
@@ -177,10 +214,12 @@ pub enum Command {
         /// Images in the grid (a seeded subset of the split).
         #[arg(long, default_value_t = 8)]
         n: usize,
-        #[arg(long, default_value_t = config::SPLIT_SEED)]
+        #[arg(long, default_value_t = protocol::SPLIT_SEED)]
         seed: u64,
         #[arg(long, default_value = "reconstructions.png")]
         out: PathBuf,
+        #[command(flatten)]
+        compute: ComputeFlags,
     },
     /// Train a mini BigBiGAN (tch, CPU or CUDA) and export its encoder and generator as TorchScript.
     TrainBigbigan {
@@ -193,8 +232,41 @@ pub enum Command {
         /// Override the config's number of steps.
         #[arg(long)]
         steps: Option<usize>,
+        /// Override the config's seed (and write to `<out_dir>-seed<N>`).
         #[arg(long)]
-        cpu: bool,
+        seed: Option<u64>,
+        #[command(flatten)]
+        compute: ComputeFlags,
+    },
+    /// Import a TF Hub module (BigBiGAN's, or any TF1 image module with an `encode` signature) as a
+    /// verified TorchScript encoder (+ generator); installs the TF tools on first use.
+    ImportTfhub {
+        /// The module folder, or its `.tar.gz` (the `?tf-hub-format=compressed` download).
+        #[arg(long)]
+        module: PathBuf,
+        /// Name of the encoder (files and cache keys), e.g. `bigbigan-resnet50`.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "assets/encoders")]
+        out: PathBuf,
+        /// The report's "Architecture" column, e.g. `ResNet-50`.
+        #[arg(long)]
+        architecture: Option<String>,
+        /// Folder of real JPEGs for the verification record [default: assets/foolbox/imagenet].
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// The project's tools/ folder.
+        #[arg(long, default_value = "tools")]
+        tools: PathBuf,
+        #[command(flatten)]
+        compute: ComputeFlags,
+    },
+    /// Re-check an imported encoder or generator against its verification record through libtorch, and
+    /// record the result (e.g. on a GPU machine: `--device cuda`).
+    VerifyImport {
+        manifest: PathBuf,
+        #[command(flatten)]
+        compute: ComputeFlags,
     },
     /// Re-render report.md and results.csv from a results.json.
     Report { results: PathBuf },
@@ -202,28 +274,63 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum CacheAction {
-    /// List cached feature files with their keys.
+    /// List cached feature files with their keys, unfinished extractions and leftover temporaries.
     Ls {
-        #[arg(long, default_value = config::CACHE_DIR)]
+        #[arg(long, default_value = protocol::CACHE_DIR)]
         cache_dir: PathBuf,
-        #[arg(long)]
-        json: bool,
     },
-    /// Read every cached file completely and check its key, protocol version and values.
+    /// Read every cached file completely and check its key, checksums, ids, protocol version and values.
     Verify {
-        #[arg(long, default_value = config::CACHE_DIR)]
+        #[arg(long, default_value = protocol::CACHE_DIR)]
         cache_dir: PathBuf,
+    },
+    /// Remove temporaries whose writer is gone and part folders whose files are complete.
+    Gc {
+        #[arg(long, default_value = protocol::CACHE_DIR)]
+        cache_dir: PathBuf,
+    },
+    /// Assemble extractions whose shards are all done; name the missing parts of the others.
+    Merge {
+        #[arg(long, default_value = protocol::CACHE_DIR)]
+        cache_dir: PathBuf,
+    },
+    /// How far two feature files of the same images are apart (max |Δ|, row cosines, same argmax), e.g.
+    /// features extracted on CPU and on CUDA.
+    Diff { a: PathBuf, b: PathBuf },
+    /// Write a seeded synthetic train/val pair of feature files (Gaussian classes) for benchmarks.
+    Synthetic {
+        #[arg(long, default_value = protocol::CACHE_DIR)]
+        cache_dir: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 2_000)]
+        val_rows: usize,
+        #[arg(long, default_value_t = 512)]
+        width: usize,
+        #[arg(long, default_value_t = 10)]
+        classes: usize,
+        /// Spread of the class means (smaller = harder).
+        #[arg(long, default_value_t = 0.1)]
+        scale: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
 /// A seeded subset of a dataset.
 #[derive(Debug, Args)]
 pub struct SubsetFlags {
-    /// Use a seeded subset of at most this many images.
-    #[arg(long)]
-    pub limit: Option<usize>,
-    #[arg(long, default_value_t = config::SPLIT_SEED)]
+    /// Use a seeded subset of at most this many images (≥ 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    #[arg(long, default_value_t = protocol::SPLIT_SEED)]
     pub seed: u64,
+}
+
+impl SubsetFlags {
+    pub fn limit(&self) -> Option<usize> {
+        self.limit.map(|l| l as usize)
+    }
 }
 
 /// How images are batched through an encoder and where features are cached.
@@ -232,6 +339,6 @@ pub struct BatchFlags {
     /// Images per batch [default: 4 on CPU, 64 on CUDA].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    #[arg(long, default_value = config::CACHE_DIR)]
+    #[arg(long, default_value = protocol::CACHE_DIR)]
     pub cache_dir: PathBuf,
 }

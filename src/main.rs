@@ -2,8 +2,6 @@
 
 mod cli;
 mod commands;
-mod gate;
-mod train_cmd;
 
 use std::process::ExitCode;
 

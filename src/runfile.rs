@@ -1,93 +1,19 @@
-//! The one table of defaults, and the TOML run files of `eval/` that set the same options.
+//! Run files: the TOML files of `eval/` that `bbeval run` executes (dataset, probe settings, encoder rows,
+//! generator entries). Sits above data, features and probe: it names their settings, they never see it.
 //!
-//! Every default is written once, here; the CLI and run files refer to these constants.
+//! Defaults come from [`crate::protocol`]; the `[probe]` table is the probe module's own
+//! [`ProbeConfig`], checked once when the file is loaded, with errors that name the file.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::context::{DeviceChoice, ExecutionContext, Precision};
 use crate::error::{Error, Result};
-use crate::suggest::did_you_mean;
-
-/// Bumped whenever preprocessing, probe or metric definitions change, so old and new numbers never mix.
-/// Changelog: 1 — first protocol (train-val selection, standardised features, bootstrap 95% CI; probe
-/// features streamed in chunks of `PROBE_CHUNK_ROWS` when over `PROBE_RESIDENT_BYTES`).
-pub const PROTOCOL_VERSION: u32 = 1;
-
-/// Every default that changes reported numbers, as one string. tests/check.rs pins its hash for the
-/// current `PROTOCOL_VERSION`, so changing one of them without a version bump fails the tests. (Changes
-/// to preprocessing or metric *code* need the same bump by hand; the golden tests usually flag them.)
-pub fn protocol_defaults() -> String {
-    format!(
-        "train_val_imagenet={TRAIN_VAL_IMAGENET} train_val_fraction={TRAIN_VAL_FRACTION} split_seed={SPLIT_SEED} \
-         bn_eps={BN_EPS} bootstrap={BOOTSTRAP_RESAMPLES}/{BOOTSTRAP_SEED} probe_seed={PROBE_SEED} epochs={PROBE_EPOCHS} \
-         batch={PROBE_BATCH} l2={PROBE_L2_GRID:?} lr={PROBE_LR_GRID:?} linfa_iter={LINFA_MAX_ITER} chunk_rows={PROBE_CHUNK_ROWS} resident_bytes={PROBE_RESIDENT_BYTES}"
-    )
-}
-
-/// Where extracted features are cached, relative to the working directory.
-pub const CACHE_DIR: &str = ".bbeval-cache";
-/// Images per encoder batch on CPU: small batches keep libtorch's activations under glibc's mmap
-/// threshold (EfficientNet-Lite0 on 2 cores: 33 images/s at 2–6, 14 images/s at 32; see runtime.rs).
-pub const BATCH_SIZE_CPU: usize = 4;
-/// Images per encoder batch on CUDA.
-pub const BATCH_SIZE_CUDA: usize = 64;
-
-/// The default batch size for the device the encoders run on.
-pub fn default_batch_size(cuda: bool) -> usize {
-    if cuda { BATCH_SIZE_CUDA } else { BATCH_SIZE_CPU }
-}
-/// Images held out of ImageNet's train split for model selection (the paper's train-val split).
-pub const TRAIN_VAL_IMAGENET: usize = 10_000;
-/// Fraction of train held out for model selection on small sets.
-pub const TRAIN_VAL_FRACTION: f64 = 0.1;
-/// Seed of the train-val split and of subsets.
-pub const SPLIT_SEED: u64 = 0;
-/// Rows per Parquet row group: 1–4k rows decode in parallel (DESIGN.md build notes).
-pub const ROW_GROUP_ROWS: usize = 2048;
-/// BatchNorm epsilon of the BN+CReLU head computed from AvePool (no affine).
-pub const BN_EPS: f32 = 1e-5;
-
-/// Bootstrap resamples for the 95% interval on top-1.
-pub const BOOTSTRAP_RESAMPLES: usize = 1000;
-/// Seed of the bootstrap.
-pub const BOOTSTRAP_SEED: u64 = 0;
-
-/// Probe defaults (see [`ProbeConfig`]).
-pub const PROBE_SEED: u64 = 0;
-pub const PROBE_EPOCHS: usize = 30;
-pub const PROBE_BATCH: usize = 512;
-/// L2 weights λ of `mean CE + λ/2 ‖W‖²` (sklearn's C = 1/(λ n)).
-pub const PROBE_L2_GRID: [f64; 5] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2];
-/// Learning rates of the libtorch heads (SGD, momentum 0.9, cosine decay).
-pub const PROBE_LR_GRID: [f64; 3] = [0.01, 0.03, 0.1];
-/// Rows per chunk when the probe streams features from the cache: two chunks are in memory at once
-/// (16,384 × 4096 f32 = 256 MiB each); smaller sets are one chunk, loaded once.
-pub const PROBE_CHUNK_ROWS: usize = 16_384;
-/// Feature matrices up to this size (after BN+CReLU) are loaded into memory once for the libtorch fit
-/// instead of being re-read chunk by chunk every epoch (60k × 1280: 4× faster); larger ones stream.
-pub const PROBE_RESIDENT_BYTES: usize = 4 << 30;
-/// L-BFGS iterations of the linfa back-end.
-pub const LINFA_MAX_ITER: u64 = 200;
-
-/// `bbeval check`: the largest drop of any accuracy tolerated, in percentage points.
-pub const CHECK_TOLERANCE_POINTS: f64 = 0.5;
-
-/// The FID Inception's manifest, written by `make setup`.
-pub const FID_INCEPTION_MANIFEST: &str = "assets/fid/inception.toml";
-
-/// Which split of a dataset.
-pub const SPLITS: [&str; 2] = ["train", "val"];
-
-/// Probe back-ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// linfa-logistic, L-BFGS on CPU: the exact small-scale reference.
-    Linfa,
-    /// Many heads at once in libtorch (GPU when present).
-    Torch,
-}
+use crate::features::cache::Storage;
+pub use crate::probe::ProbeConfig;
+use crate::protocol::{CACHE_DIR, SPLIT_SEED};
+use crate::suggest::explain_toml_error;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,85 +34,6 @@ pub struct DatasetConfig {
 
 fn default_split_seed() -> u64 {
     SPLIT_SEED
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeConfig {
-    /// Defaults to `torch`.
-    #[serde(default = "default_backend")]
-    pub backend: Backend,
-    #[serde(default = "default_l2")]
-    pub l2: Vec<f64>,
-    #[serde(default = "default_lr")]
-    pub lr: Vec<f64>,
-    #[serde(default = "default_epochs")]
-    pub epochs: usize,
-    #[serde(default = "default_probe_batch")]
-    pub batch_size: usize,
-    #[serde(default = "default_probe_seed")]
-    pub seed: u64,
-    #[serde(default = "default_linfa_iter")]
-    pub max_iter: u64,
-    /// Rows read from the cache at a time by the libtorch back-end (linfa needs all rows at once).
-    #[serde(default = "default_chunk_rows")]
-    pub chunk_rows: usize,
-}
-
-fn default_backend() -> Backend {
-    Backend::Torch
-}
-fn default_l2() -> Vec<f64> {
-    PROBE_L2_GRID.to_vec()
-}
-fn default_lr() -> Vec<f64> {
-    PROBE_LR_GRID.to_vec()
-}
-fn default_epochs() -> usize {
-    PROBE_EPOCHS
-}
-fn default_probe_batch() -> usize {
-    PROBE_BATCH
-}
-fn default_probe_seed() -> u64 {
-    PROBE_SEED
-}
-fn default_linfa_iter() -> u64 {
-    LINFA_MAX_ITER
-}
-fn default_chunk_rows() -> usize {
-    PROBE_CHUNK_ROWS
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        ProbeConfig {
-            backend: default_backend(),
-            l2: default_l2(),
-            lr: default_lr(),
-            epochs: default_epochs(),
-            batch_size: default_probe_batch(),
-            seed: default_probe_seed(),
-            max_iter: default_linfa_iter(),
-            chunk_rows: default_chunk_rows(),
-        }
-    }
-}
-
-impl ProbeConfig {
-    pub fn check(&self) -> Result<()> {
-        let bad = |what: &str| Err(Error::Probe(format!("{what}; fix the [probe] table")));
-        if self.l2.is_empty() || self.l2.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
-            return bad("l2 must be a non-empty list of finite values ≥ 0");
-        }
-        if self.lr.is_empty() || self.lr.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-            return bad("lr must be a non-empty list of finite values > 0");
-        }
-        if self.epochs == 0 || self.batch_size == 0 || self.chunk_rows == 0 {
-            return bad("epochs, batch_size and chunk_rows must be ≥ 1");
-        }
-        Ok(())
-    }
 }
 
 /// One row of a Table-2 style report: an encoder and one of its features.
@@ -246,7 +93,11 @@ pub struct RunFile {
     pub batch_size: Option<usize>,
     /// How features are stored in the cache: `f32` (default) or `f16`.
     #[serde(default)]
-    pub storage: crate::features::cache::Storage,
+    pub storage: Storage,
+    /// Where encoders, generators and probes run (`auto`, `cpu`, `cuda`, `cuda:N`); `--device` overrides.
+    pub device: Option<DeviceChoice>,
+    /// Forward-pass precision of the encoders (`f32`, `f16`, `bf16`); `--dtype` overrides.
+    pub dtype: Option<Precision>,
     pub dataset: DatasetConfig,
     #[serde(default)]
     pub probe: ProbeConfig,
@@ -262,11 +113,16 @@ impl RunFile {
             .map_err(|e| Error::RunFile { path: path.into(), reason: e.to_string() })?;
         let run: RunFile = toml::from_str(&text)
             .map_err(|e| Error::RunFile { path: path.into(), reason: explain_toml_error(&e) })?;
-        run.probe.check().map_err(|e| Error::RunFile { path: path.into(), reason: e.to_string() })?;
+        run.probe.check(&format!("run file {}, [probe]", path.display()))?;
         if run.rows.is_empty() && run.generation.is_empty() {
             return Err(Error::RunFile { path: path.into(), reason: "no [[rows]] or [[generation]]: add at least one encoder row or generator".into() });
         }
         Ok(run)
+    }
+
+    /// The execution context: flags over the run file over `auto`, decided once for the whole run.
+    pub fn context(&self, device: Option<DeviceChoice>, dtype: Option<Precision>, threads: Option<usize>) -> Result<ExecutionContext> {
+        ExecutionContext::decide(device.or(self.device).unwrap_or_default(), dtype.or(self.dtype).unwrap_or_default(), threads)
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -276,18 +132,6 @@ impl RunFile {
     pub fn out_dir(&self) -> PathBuf {
         self.out_dir.clone().unwrap_or_else(|| Path::new("results").join(&self.name))
     }
-}
-
-/// serde names the unknown field and lists the expected ones; add "did you mean …?".
-pub(crate) fn explain_toml_error(e: &toml::de::Error) -> String {
-    let msg = e.message().to_string();
-    let mut out = e.to_string().trim_end().to_string();
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        out.push_str(&did_you_mean(name, &known));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Seeded subsets and the train-val split. Explicit seeds, no global RNG: the same seed gives the same
-//! indices on every machine (ChaCha8).
+//! Seeded permutations, subsets and the train-val split: a leaf module that datasets, probes and training
+//! share. Explicit seeds, no global RNG: the same seed gives the same indices on every machine (ChaCha8).
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

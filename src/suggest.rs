@@ -32,6 +32,19 @@ pub fn did_you_mean(name: &str, known: &[&str]) -> String {
     closest(name, known).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default()
 }
 
+/// A TOML error for people: serde names the unknown field and lists the expected ones; add "did you mean
+/// …?".
+pub fn explain_toml_error(e: &toml::de::Error) -> String {
+    let msg = e.message().to_string();
+    let mut out = e.to_string().trim_end().to_string();
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        out.push_str(&did_you_mean(name, &known));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use bbeval::config::RunFile;
+use bbeval::runfile::RunFile;
 use bbeval::data::{Dataset, DatasetSpec};
-use bbeval::encoder::{self, Precision};
+use bbeval::encoder;
 use bbeval::features::{cache, extract, ExtractOptions};
 use bbeval::Error;
 
@@ -28,11 +28,11 @@ fn messy_folder(dir: &Path) -> PathBuf {
 }
 
 fn samples(root: &Path) -> Dataset {
-    Dataset::open(&DatasetSpec::parse(&format!("samples:{}", root.display())).unwrap(), "val").unwrap()
+    common::open(&DatasetSpec::parse(&format!("samples:{}", root.display())).unwrap(), "val").unwrap()
 }
 
 fn opts(cache_dir: &Path, strict: bool) -> ExtractOptions {
-    ExtractOptions { cache_dir: cache_dir.into(), batch_size: 4, strict, progress: false, ..Default::default() }
+    ExtractOptions { cache_dir: cache_dir.into(), batch_size: 4, strict, ..Default::default() }
 }
 
 #[test]
@@ -40,7 +40,7 @@ fn unreadable_images_are_skipped_and_listed_or_stop_with_strict() {
     let dir = tempfile::tempdir().unwrap();
     let data = samples(&messy_folder(dir.path()));
     assert_eq!(data.len(), 6);
-    let mut enc = encoder::open("raw:8", data.spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open("raw:8", data.spec.kind.channels(), &common::cpu()).unwrap();
 
     let strict = extract(enc.as_mut(), &data, &opts(&dir.path().join("c1"), true)).unwrap_err();
     assert!(matches!(strict, Error::Decode { .. }), "{strict}");
@@ -61,9 +61,9 @@ fn unreadable_images_are_skipped_and_listed_or_stop_with_strict() {
 
 #[test]
 fn missing_or_unreadable_dataset_folders_name_the_path() {
-    let err = Dataset::open(&DatasetSpec::parse("samples:/nonexistent/bbeval").unwrap(), "val").unwrap_err();
+    let err = common::open(&DatasetSpec::parse("samples:/nonexistent/bbeval").unwrap(), "val").unwrap_err();
     assert!(err.to_string().contains("/nonexistent/bbeval"), "{err}");
-    let err = Dataset::open(&DatasetSpec::parse("idx:/nonexistent/fm").unwrap(), "train").unwrap_err();
+    let err = common::open(&DatasetSpec::parse("idx:/nonexistent/fm").unwrap(), "train").unwrap_err();
     assert!(err.to_string().contains("make setup"), "{err}");
     let err = DatasetSpec::parse("imagenette:/x").unwrap_err();
     assert!(err.to_string().contains("did you mean `imagenet`?"), "{err}");
@@ -74,7 +74,7 @@ fn missing_or_unreadable_dataset_folders_name_the_path() {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
     }
     std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), [0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2]).unwrap();
-    let err = Dataset::open(&DatasetSpec::parse(&format!("idx:{}", dir.path().display())).unwrap(), "val").unwrap_err();
+    let err = common::open(&DatasetSpec::parse(&format!("idx:{}", dir.path().display())).unwrap(), "val").unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
 }
 
@@ -93,14 +93,14 @@ fn manifest_outputs_that_do_not_match_the_model_are_errors() {
     let input = "size = 16\nrange = [-1, 1]";
 
     let ok = common::fixture_encoder(dir.path(), "channel_means.pt", "avepool = 3", input);
-    let mut enc = encoder::open(ok.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open(ok.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let e = extract(enc.as_mut(), &data, &opts(&dir.path().join("c"), true)).unwrap();
     let t = cache::read(&e.files["avepool"]).unwrap();
     assert_eq!(t.values.dim(), (2, 3));
     assert!(t.values.iter().all(|v| (-1.0..=1.0).contains(v)));
 
     let wide = common::fixture_encoder(dir.path(), "channel_means.pt", "avepool = 5", input);
-    let mut enc = encoder::open(wide.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open(wide.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let err = extract(enc.as_mut(), &data, &opts(&dir.path().join("c"), true)).unwrap_err().to_string();
     // Same weights and preprocessing: a cache hit, but the declared width is checked against the file.
     assert!(err.contains("[N, 5]") && err.contains("fix the manifest's [outputs]"), "{err}");
@@ -108,23 +108,23 @@ fn manifest_outputs_that_do_not_match_the_model_are_errors() {
     assert!(err.contains("channel-means.toml") && err.contains("[N, 5]") && err.contains("fix [outputs]"), "{err}");
 
     let extra = common::fixture_encoder(dir.path(), "channel_means.pt", "avepool = 3\nbn_crelu = 6", input);
-    let mut enc = encoder::open(extra.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open(extra.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let err = extract(enc.as_mut(), &data, &opts(&dir.path().join("c"), true)).unwrap_err().to_string();
     assert!(err.contains("declares output `bn_crelu`"), "{err}");
 
     let tuple = common::fixture_encoder(dir.path(), "tuple_encoder.pt", "avepool = 3", input);
-    let mut enc = encoder::open(tuple.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open(tuple.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let err = extract(enc.as_mut(), &data, &opts(&dir.path().join("c"), true)).unwrap_err().to_string();
     assert!(err.contains("Dict[str, Tensor]"), "{err}");
 
     let no_avepool = common::fixture_encoder(dir.path(), "channel_means.pt", "logits = 3", input);
-    let err = encoder::open(no_avepool.to_str().unwrap(), data.spec.kind, Precision::F32).err().unwrap().to_string();
+    let err = encoder::open(no_avepool.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).err().unwrap().to_string();
     assert!(err.contains("must declare `avepool`"), "{err}");
 
     // Weights that are not the ones the manifest hashed.
     let ok = common::fixture_encoder(dir.path(), "channel_means.pt", "avepool = 3", input);
     std::fs::write(dir.path().join("channel_means.pt"), b"changed").unwrap();
-    let err = encoder::open(ok.to_str().unwrap(), data.spec.kind, Precision::F32).err().unwrap().to_string();
+    let err = encoder::open(ok.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).err().unwrap().to_string();
     assert!(err.contains("sha256") && err.contains("re-export"), "{err}");
 }
 
@@ -134,7 +134,7 @@ fn nan_features_are_an_error_and_write_nothing() {
     let data = one_image_set(dir.path());
     // range [0, 1] keeps the mean positive, so every row is NaN.
     let nan = common::fixture_encoder(dir.path(), "nan_encoder.pt", "avepool = 3", "size = 16\nrange = [0, 1]");
-    let mut enc = encoder::open(nan.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open(nan.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let cache_dir = dir.path().join("c");
     let err = extract(enc.as_mut(), &data, &opts(&cache_dir, true)).unwrap_err();
     assert!(matches!(err, Error::NonFinite { count: 2, .. }), "{err}");

@@ -6,7 +6,7 @@ mod common;
 use bbeval::bigbigan::export::{export_encoder, export_generator};
 use bbeval::bigbigan::train::{load_images, Models, Trainer};
 use bbeval::bigbigan::{Architecture, TrainConfig};
-use bbeval::encoder::{self, Batch, Precision};
+use bbeval::encoder::{self, Batch};
 use bbeval::genmetrics::generator::Generator;
 use tch::{Device, Kind, Tensor};
 
@@ -19,7 +19,7 @@ fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
 
 fn config(dir: &std::path::Path) -> TrainConfig {
     let text = format!(
-        "name = \"tiny\"\ndataset = \"idx:{}\"\ntrain_limit = 64\nout_dir = \"{}\"\nsteps = 3\nbatch_size = 8\nlr_g = 1e-3\nlr_e = 1e-3\nlr_d = 1e-3\n[architecture]\nlatent = 8\ng_width = 4\ne_width = 4\nd_width = 4\nhead_width = 16\n",
+        "name = \"tiny\"\ndataset = \"idx:{}\"\ntrain_limit = 64\nout_dir = \"{}\"\nsteps = 3\nlog_every = 3\nbatch_size = 8\nlr_g = 2e-4\nlr_e = 2e-4\nlr_d = 2e-4\n[architecture]\nlatent = 8\ng_width = 4\ne_width = 4\nd_width = 4\nhead_width = 16\nj_width = 16\n",
         common::asset("fashion-mnist").display(),
         dir.display()
     );
@@ -29,11 +29,18 @@ fn config(dir: &std::path::Path) -> TrainConfig {
 }
 
 fn images(cfg: &TrainConfig) -> Tensor {
-    let (x, side) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed).unwrap();
-    assert_eq!((x.size(), side), (vec![64, 1, 32, 32], 28));
-    // Padding is the background value −1; the pixels span [-1, 1].
-    assert_eq!(x.narrow(3, 0, 2).max().double_value(&[]), -1.0);
+    let (x, side) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed, cfg.architecture.image_size()).unwrap();
+    assert_eq!((x.size(), side), (vec![64, 1, 28, 28], 28));
+    assert!(x.min().double_value(&[]) >= -1.0 && x.max().double_value(&[]) <= 1.0);
     x
+}
+
+#[test]
+fn resnet_networks_work_at_32_with_the_images_padded() {
+    let (x, side) = load_images(&format!("idx:{}", common::asset("fashion-mnist").display()), Some(8), 0, 32).unwrap();
+    assert_eq!((x.size(), side), (vec![8, 1, 32, 32], 28));
+    // Padding is the background value −1.
+    assert_eq!(x.narrow(3, 0, 2).max().double_value(&[]), -1.0);
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
@@ -49,7 +56,7 @@ fn networks_have_the_paper_outputs_in_range() {
     let a: &Architecture = &cfg.architecture;
     let z = Tensor::randn([5, a.latent], (Kind::Float, Device::Cpu));
     let g = m.g.forward_t(&z, false);
-    assert_eq!(g.size(), [5, 1, 32, 32]);
+    assert_eq!(g.size(), [5, 1, 28, 28]);
     assert!(g.abs().max().double_value(&[]) <= 1.0);
     let x = images(&cfg).narrow(0, 0, 5);
     let e = m.e.forward_t(&x, false);
@@ -58,8 +65,14 @@ fn networks_have_the_paper_outputs_in_range() {
     assert!(e.bn_crelu.min().double_value(&[]) >= 0.0, "CReLU halves are non-negative");
     assert_eq!((e.z_mean.size(), e.z_sample.size()), (vec![5, a.latent], vec![5, a.latent]));
     assert!(e.z_stdev.min().double_value(&[]) > 0.0);
+    // σ is bounded by z_stdev_max (0.5 by default): E cannot match the prior with noise alone.
+    assert!(e.z_stdev.max().double_value(&[]) <= 0.5 + 1e-4);
     let s = m.d.forward_t(&x, &e.z_sample, false);
     assert_eq!((s.s_x.size(), s.s_z.size(), s.s_xz.size()), (vec![5], vec![5], vec![5]));
+    // H is residual: it keeps z's scale (the old plain MLP shrank it to a tenth), so J can see z.
+    let z = Tensor::randn([256, a.latent], (Kind::Float, Device::Cpu));
+    let ratio = m.d.latent_features(&z, false).norm().double_value(&[]) / z.norm().double_value(&[]);
+    assert!((0.7..1.5).contains(&ratio), "|H(z)|/|z| = {ratio}");
 }
 
 #[test]
@@ -73,16 +86,34 @@ fn one_step_changes_the_weights_and_lowers_each_players_loss() {
     let snapshot = |vs: &tch::nn::VarStore| vs.variables().into_iter().map(|(k, v)| (k, v.copy())).collect::<std::collections::HashMap<_, _>>();
     let (d0, e0, g0) = (snapshot(&t.models.vs_d), snapshot(&t.models.vs_e), snapshot(&t.models.vs_g));
 
-    // The same batch, latents and noise (seeded) before and after one update of a player.
-    tch::manual_seed(11);
-    let d_before = t.d_step(&x, &z).unwrap();
-    tch::manual_seed(11);
-    let d_after = t.d_step(&x, &z).unwrap();
+    // Converge the spectral norms' power iterations first (a train-mode forward advances them), so that
+    // only the update moves the losses; then measure both players' losses in eval mode (no dropout, no
+    // noise) on the same batch and latents before and after one update of each.
+    tch::no_grad(|| {
+        for _ in 0..50 {
+            let _ = t.models.d.forward_t(&x, &z, true);
+        }
+    });
+    let (d_before, _) = t.losses(&x, &z);
+    t.d_step(&x, &z).unwrap();
+    let (d_after, _) = t.losses(&x, &z);
     assert!(d_after < d_before, "D's hinge loss must fall after its step: {d_before} → {d_after}");
+    // E and G train with batch statistics: their loss is measured as they train, with the same seeded
+    // noise and dropout masks before and after.
+    let eg_loss = |t: &Trainer| {
+        tch::manual_seed(12);
+        tch::no_grad(|| {
+            let m = &t.models;
+            let total = |s: bbeval::bigbigan::nets::Scores| (s.s_xz + s.s_x + s.s_z).mean(Kind::Float);
+            let enc = total(m.d.forward_t(&x, &m.e.forward_t(&x, true).z_sample, true));
+            let gen = total(m.d.forward_t(&m.g.forward_t(&z, true), &z, true));
+            (enc - gen).double_value(&[])
+        })
+    };
+    let eg_before = eg_loss(&t);
     tch::manual_seed(12);
-    let (eg_before, ..) = t.eg_step(&x, &z).unwrap();
-    tch::manual_seed(12);
-    let (eg_after, ..) = t.eg_step(&x, &z).unwrap();
+    t.eg_step(&x, &z).unwrap();
+    let eg_after = eg_loss(&t);
     assert!(eg_after < eg_before, "E/G's loss must fall after their step: {eg_before} → {eg_after}");
 
     for (name, before, vs) in [("D", &d0, &t.models.vs_d), ("E", &e0, &t.models.vs_e), ("G", &g0, &t.models.vs_g)] {
@@ -99,15 +130,15 @@ fn export_then_load_gives_the_same_outputs() {
     let cfg = config(dir.path());
     let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
     let imgs = images(&cfg);
-    t.train(&imgs, false).unwrap(); // 3 steps, so BN statistics are not the initial ones
+    t.train(&imgs, &bbeval::reporter::Reporter::silent()).unwrap(); // 3 steps, so BN statistics are not the initial ones
     let m = &mut t.models;
     let out = dir.path().join("export");
     let e_manifest = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, 28, &out, "tiny-e", "test").unwrap();
     let g_manifest = export_generator(&m.g_ema, &mut m.vs_g_ema, &out, "tiny-g", "test").unwrap();
 
     // Encoder: the harness feeds 28×28 gray pixels in [-1, 1]; the export pads them itself.
-    let x28 = imgs.narrow(0, 0, 6).narrow(2, 2, 28).narrow(3, 2, 28).contiguous();
-    let mut loaded = encoder::open(e_manifest.to_str().unwrap(), bbeval::data::DatasetKind::Idx, Precision::F32).unwrap();
+    let x28 = imgs.narrow(0, 0, 6).contiguous();
+    let mut loaded = encoder::open(e_manifest.to_str().unwrap(), 1, &common::cpu()).unwrap();
     let pixels = Vec::<f32>::try_from(&x28.flatten(0, -1)).unwrap();
     let features = loaded.encode(&Batch { pixels, n: 6, shape: [1, 28, 28] }).unwrap();
     let direct = tch::no_grad(|| m.e.forward_t(&imgs.narrow(0, 0, 6), false));
@@ -123,7 +154,7 @@ fn export_then_load_gives_the_same_outputs() {
     let got = g.generate(&z, 2).unwrap();
     let want = tch::no_grad(|| m.g_ema.forward_t(&Tensor::from_slice(&z).view([2, 8]), false));
     let want = (want.repeat([1, 3, 1, 1]) + 1.0) * 127.5;
-    assert_eq!(got.size(), [2, 3, 32, 32]);
+    assert_eq!(got.size(), [2, 3, 28, 28]);
     assert!(max_abs_diff(&got, &want) < 1e-3, "{}", max_abs_diff(&got, &want));
 }
 
@@ -136,7 +167,7 @@ fn training_is_deterministic_on_cpu_and_resumes_from_its_checkpoint() {
         cfg.out_dir = Some(dir.path().join(sub));
         let imgs = images(&cfg);
         let mut t = Trainer::new(cfg, Device::Cpu).unwrap();
-        t.train(&imgs, false).unwrap();
+        t.train(&imgs, &bbeval::reporter::Reporter::silent()).unwrap();
         t
     };
     std::fs::create_dir_all(dir.path().join("a")).unwrap();
@@ -146,7 +177,9 @@ fn training_is_deterministic_on_cpu_and_resumes_from_its_checkpoint() {
         assert!(max_abs_diff(&v, &b.models.vs_g.variables()[&k]) == 0.0, "G's {k} differs between identical runs");
     }
     let log = std::fs::read_to_string(dir.path().join("a/train_log.csv")).unwrap();
-    assert!(log.starts_with("step,d_loss,eg_loss"));
+    assert!(log.starts_with("step,d_loss,eg_loss,d_xz,d_x,d_z,eg_xz,eg_x,eg_z,sigma,corr_z,sxz_shuffle"), "{log}");
+    assert_eq!(log.lines().count(), 2, "one diagnostics line (log_every 3 in 3 steps): {log}");
+    assert!(dir.path().join("a/train_log.png").is_file(), "the diagnostics plot is written next to the log");
     assert_eq!(a.cfg.d_steps, 2, "BigGAN's two D steps per E/G step is the default");
 
     // Resume restores the weights and the step from the checkpoint.

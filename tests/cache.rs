@@ -1,11 +1,18 @@
-//! The Parquet feature cache: exact round trip, atomic writes, mismatched or damaged files never valid.
+//! The Parquet feature cache: exact round trip, atomic writes, checksums, mismatched or damaged files never
+//! valid, the fast reader equal to the general one.
 
-use bbeval::config::PROTOCOL_VERSION;
-use bbeval::features::cache::{self, CacheKey, FeatureTable};
+use bbeval::features::cache::{self, ids_digest, CacheKey, FeatureFile, FeatureTable, Storage};
+use bbeval::features::maintenance;
+use bbeval::protocol::PROTOCOL_VERSION;
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 
-fn key(feature: &str) -> CacheKey {
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("img/{i}.jpg")).collect()
+}
+
+fn key(feature: &str, n: usize) -> CacheKey {
+    let all: Vec<String> = ids(n).into_iter().chain(["bad/0.jpg".to_string()]).collect();
     CacheKey {
         encoder: "enc".into(),
         weights_sha256: "ab".repeat(32),
@@ -14,11 +21,13 @@ fn key(feature: &str) -> CacheKey {
         dataset_hash: "cd".repeat(32),
         split: "train".into(),
         subset: Some((100, 0)),
+        rows: n + 1,
+        ids_digest: ids_digest(all.iter().map(String::as_str)),
         preprocess: "size=native".into(),
         feature: feature.into(),
         dtype: "f32".into(),
         protocol_version: PROTOCOL_VERSION,
-        storage: Default::default(),
+        storage: Storage::F32,
     }
 }
 
@@ -29,19 +38,17 @@ fn table(n: usize, d: usize) -> FeatureTable {
     values[[0, 0]] = -0.0;
     values[[0, 1]] = f32::MAX;
     values[[0, 2]] = f32::MIN_POSITIVE / 4.0; // subnormal
-    FeatureTable {
-        key: key("avepool"),
-        ids: (0..n).map(|i| format!("img/{i}.jpg")).collect(),
-        labels: (0..n as u32).map(|i| i % 7).collect(),
-        values,
-        skipped: vec!["bad/0.jpg".into()],
-    }
+    FeatureTable { key: key("avepool", n), ids: ids(n), labels: (0..n as u32).map(|i| i % 7).collect(), values, skipped: vec!["bad/0.jpg".into()] }
+}
+
+fn bits(a: &Array2<f32>) -> Vec<u32> {
+    a.iter().map(|v| v.to_bits()).collect()
 }
 
 #[test]
-fn parquet_round_trip_is_exact() {
+fn parquet_round_trip_is_exact_and_row_groups_read_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let t = table(5000, 33); // several row groups
+    let t = table(5000, 33); // three row groups
     let path = cache::write(dir.path(), &t).unwrap();
     assert!(path.file_name().unwrap().to_string_lossy().contains(&t.key.digest()));
     let r = cache::read(&path).unwrap();
@@ -49,27 +56,35 @@ fn parquet_round_trip_is_exact() {
     assert_eq!(r.ids, t.ids);
     assert_eq!(r.labels, t.labels);
     assert_eq!(r.skipped, t.skipped);
-    let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&r.values), bits(&t.values));
     assert_eq!(cache::shape(&path).unwrap(), (5000, 33));
-    let (labels, rows) = cache::read_rows(&path, 4090, 20).unwrap();
-    assert_eq!(labels, t.labels[4090..4110].to_vec());
-    assert_eq!(rows, t.values.slice(ndarray::s![4090..4110, ..]));
+    let f = FeatureFile::open(&path).unwrap();
+    assert_eq!(f.layout.row_groups, [2048, 2048, 904]);
+    let (labels, rows) = f.read_groups(1..3).unwrap();
+    assert_eq!(labels, t.labels[2048..].to_vec());
+    assert_eq!(rows, t.values.slice(ndarray::s![2048.., ..]));
+    assert_eq!(f.read_labels().unwrap(), t.labels);
     assert_eq!(cache::lookup(dir.path(), &t.key), Some(path));
 }
 
 #[test]
-fn temporary_truncated_or_renamed_files_are_never_valid() {
+fn temporary_truncated_renamed_or_damaged_files_are_never_valid() {
     let dir = tempfile::tempdir().unwrap();
     let t = table(100, 4);
     let path = cache::write(dir.path(), &t).unwrap();
     let bytes = std::fs::read(&path).unwrap();
 
-    // A killed run leaves only `<name>.parquet.tmp`: not found, not listed.
+    // A killed writer leaves only its temporary (`.tmp-<pid>-…`): not found, not listed, but shown as a
+    // leftover whose writer is gone, and removed by gc.
     std::fs::remove_file(&path).unwrap();
-    std::fs::write(path.with_extension("parquet.tmp"), &bytes).unwrap();
+    let tmp = dir.path().join(format!("{}{}-abc.parquet", cache::TEMP_PREFIX, u32::MAX - 1));
+    std::fs::write(&tmp, &bytes).unwrap();
     assert_eq!(cache::lookup(dir.path(), &t.key), None);
     assert!(cache::list(dir.path()).unwrap().is_empty());
+    let left = maintenance::leftovers(dir.path()).unwrap();
+    assert_eq!(left.temporaries, vec![(tmp.clone(), false)]);
+    assert_eq!(maintenance::gc(dir.path()).unwrap(), vec![tmp.clone()]);
+    assert!(!tmp.exists());
 
     // Truncated: a miss, and reading it names the file.
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
@@ -80,38 +95,74 @@ fn temporary_truncated_or_renamed_files_are_never_valid() {
     assert!(verified[0].1.is_err());
 
     // Renamed: the stored key does not hash to the name.
-    let other = dir.path().join(key("bn_crelu").file_name());
+    let other = dir.path().join(key("bn_crelu", 100).file_name());
     std::fs::write(&other, &bytes).unwrap();
     let err = cache::read(&other).unwrap_err().to_string();
     assert!(err.contains("hashes to"), "{err}");
-    assert_eq!(cache::lookup(dir.path(), &key("bn_crelu")), None);
+    assert_eq!(cache::lookup(dir.path(), &key("bn_crelu", 100)), None);
+    std::fs::remove_file(&other).unwrap();
+
+    // One feature value changed in place (same size, valid Parquet): the checksum catches it on read.
+    let mut damaged = bytes.clone();
+    let needle: Vec<u8> = t.values[[50, 3]].to_le_bytes().to_vec();
+    let at = damaged.windows(4).position(|w| w == needle.as_slice()).expect("value bytes in the page");
+    damaged[at] ^= 0x40;
+    std::fs::write(&path, &damaged).unwrap();
+    let err = cache::read(&path).unwrap_err().to_string();
+    assert!(err.contains("checksum") && err.contains("delete it"), "{err}");
+    assert!(cache::verify(dir.path()).unwrap()[0].1.is_err());
 }
 
 #[test]
-fn files_open_with_the_documented_schema() {
+fn rows_that_are_not_the_keys_images_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = table(100, 4);
+    t.ids[7] = "someone/else.jpg".into();
+    let path = cache::write(dir.path(), &t).unwrap();
+    let err = cache::read(&path).unwrap_err().to_string();
+    assert!(err.contains("not the images its key asks for"), "{err}");
+    // A row count that does not match the key is caught from the footer alone.
+    let mut short = table(100, 4);
+    short.key.rows = 50;
+    let path = cache::write(dir.path(), &short).unwrap();
+    let err = FeatureFile::open(&path).unwrap_err().to_string();
+    assert!(err.contains("the key asks for 50 images"), "{err}");
+}
+
+#[test]
+fn files_open_with_the_documented_schema_and_foreign_files_probe() {
     // Schema checked from Rust; tools/check_parquet_schema.py checks the same file in pyarrow.
     let dir = tempfile::tempdir().unwrap();
-    let path = cache::write(dir.path(), &table(10, 3)).unwrap();
+    let t = table(10, 3);
+    let path = cache::write(dir.path(), &t).unwrap();
     use polars::prelude::*;
-    let df = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
+    let mut df = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     assert_eq!(names, ["index", "id", "label", "feature"]);
     assert_eq!(df.column("index").unwrap().dtype(), &DataType::UInt32);
     assert_eq!(df.column("label").unwrap().dtype(), &DataType::UInt32);
     assert_eq!(df.column("feature").unwrap().dtype(), &DataType::Array(Box::new(DataType::Float32), 3));
+
+    // The same columns written by another tool (no bbeval metadata, other row groups): `probe` reads it.
+    let foreign = dir.path().join("from-elsewhere.parquet");
+    ParquetWriter::new(std::fs::File::create(&foreign).unwrap()).with_row_group_size(Some(4)).finish(&mut df).unwrap();
+    assert!(FeatureFile::open(&foreign).is_err(), "not a cache file");
+    let f = FeatureFile::open_any(&foreign).unwrap();
+    assert!(f.foreign);
+    assert_eq!((f.rows(), f.width()), (10, 3));
+    let (labels, values) = f.read_groups(0..f.row_group_count()).unwrap();
+    assert_eq!(labels, t.labels);
+    assert_eq!(bits(&values), bits(&t.values));
 }
 
 #[test]
 fn f16_storage_rounds_to_nearest_half_and_has_its_own_key() {
-    use bbeval::features::cache::Storage;
     let dir = tempfile::tempdir().unwrap();
     let mut t = table(3000, 17);
     t.values[[0, 1]] = 65504.0; // f16::MAX survives; f32::MAX would not
     t.key.storage = Storage::F16;
     let path = cache::write(dir.path(), &t).unwrap();
-    assert_ne!(t.key.file_name(), key("avepool").file_name(), "f16 and f32 files must not collide");
-    // An f32 key keeps the digest it had before storage existed (no `storage` field in its JSON).
-    assert!(!serde_json::to_string(&key("avepool")).unwrap().contains("storage"));
+    assert_ne!(t.key.file_name(), key("avepool", 3000).file_name(), "f16 and f32 files must not collide");
     let r = cache::read(&path).unwrap();
     assert_eq!(r.key, t.key);
     // IEEE round-to-nearest-even, as numpy's astype(float16) does; the subnormal f32 flushes to 0.
@@ -119,9 +170,9 @@ fn f16_storage_rounds_to_nearest_half_and_has_its_own_key() {
     assert_eq!(r.values, want);
     assert!(r.values.iter().zip(&t.values).all(|(a, b)| (a - b).abs() <= b.abs() / 1024.0 + 6e-8));
     assert_eq!(cache::shape(&path).unwrap(), (3000, 17));
-    let (labels, rows) = cache::read_rows(&path, 2040, 20).unwrap();
-    assert_eq!(labels, t.labels[2040..2060].to_vec());
-    assert_eq!(rows, want.slice(ndarray::s![2040..2060, ..]));
+    let (labels, rows) = FeatureFile::open(&path).unwrap().read_groups(1..2).unwrap();
+    assert_eq!(labels, t.labels[2048..].to_vec());
+    assert_eq!(rows, want.slice(ndarray::s![2048.., ..]));
     // Half the bytes of the f32 file.
     let f32_path = cache::write(dir.path(), &table(3000, 17)).unwrap();
     let (a, b) = (std::fs::metadata(&path).unwrap().len(), std::fs::metadata(&f32_path).unwrap().len());
@@ -130,4 +181,28 @@ fn f16_storage_rounds_to_nearest_half_and_has_its_own_key() {
     t.values[[1, 1]] = 1e6;
     let err = cache::write(dir.path(), &t).unwrap_err().to_string();
     assert!(err.contains("out of f16 range") && err.contains("as f32"), "{err}");
+}
+
+/// The page-level reader against polars' general one, on labels that need a wide dictionary (1000 classes,
+/// bit-packed index runs) and on both storages.
+#[test]
+fn the_fast_reader_equals_the_general_one() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for storage in [Storage::F32, Storage::F16] {
+        let mut t = table(5000, 9);
+        t.labels = (0..5000).map(|_| rng.random_range(0..1000u32)).collect();
+        t.values[[0, 1]] = 1.0; // f32::MAX does not fit f16
+        t.key.storage = storage;
+        let path = cache::write(dir.path(), &t).unwrap();
+        let df = ParquetReader::new(std::fs::File::open(&path).unwrap()).with_columns(Some(vec!["label".into()])).finish().unwrap();
+        let general: Vec<u32> = df.column("label").unwrap().u32().unwrap().into_no_null_iter().collect();
+        assert_eq!(general, t.labels);
+        let f = FeatureFile::open(&path).unwrap();
+        assert_eq!(f.read_labels().unwrap(), t.labels, "{storage:?}");
+        let (labels, values) = f.read_groups(0..f.row_group_count()).unwrap();
+        assert_eq!(labels, t.labels, "{storage:?}");
+        assert_eq!(values, cache::read(&path).unwrap().values);
+    }
 }

@@ -7,17 +7,17 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bbeval::compare::check::{check, CheckOptions};
+use bbeval::compare::check::{check, CheckOptions, Tolerances};
 use bbeval::compare::{deltas, plots, step_of, versions_agree};
 use bbeval::features::cache;
 use bbeval::report::Results;
-use bbeval::run::{run_file, RunOptions};
+use bbeval::run::RunOptions;
 use bbeval::Error;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
 fn opts() -> RunOptions {
-    RunOptions { strict: true, progress: false, precision: bbeval::encoder::Precision::F32, device: tch::Device::Cpu }
+    RunOptions { strict: true, ..RunOptions::cpu() }
 }
 
 /// A raw-pixel run (two probe rows: 28×28 and 14×14 pixels) of a seeded Fashion-MNIST subset.
@@ -54,7 +54,7 @@ feature = "pixels"
 }
 
 fn options() -> CheckOptions {
-    CheckOptions { tolerance: 0.005, interval: false, allow_mixed_versions: false }
+    CheckOptions { tolerances: Tolerances::parse(&["0.5".into()]).unwrap(), interval: false, allow_mixed_versions: false }
 }
 
 /// Add N(0, sigma²) noise to every cached feature of the 28×28 raw encoder (same key, same file name).
@@ -76,13 +76,13 @@ fn degrade_cache(cache_dir: &Path, sigma: f32) {
 fn identical_rerun_passes_and_noisier_features_are_caught() {
     let dir = tempfile::tempdir().unwrap();
     let run = write_run(dir.path(), "smoke", 0);
-    let (baseline, out) = run_file(&run, &opts()).unwrap();
+    let (baseline, out) = common::run(&run, &opts()).unwrap();
     // Keep the baseline aside: later runs of the same file overwrite results/smoke.
     let baseline_json = dir.path().join("baseline.json");
     std::fs::copy(out.join("results.json"), &baseline_json).unwrap();
 
     // The same run again (cache hit): every delta is 0 and its paired interval is [0, 0].
-    let (same, _) = run_file(&run, &opts()).unwrap();
+    let (same, _) = common::run(&run, &opts()).unwrap();
     let report = check(&baseline, &same, &options()).unwrap();
     assert!(report.passed);
     assert_eq!(report.findings.len(), 2 * 3, "2 rows × top1/top5/train_val_top1");
@@ -95,7 +95,7 @@ fn identical_rerun_passes_and_noisier_features_are_caught() {
 
     // Noise on the 28×28 pixels (σ = 1.5 on [0, 1] pixels) costs many points; the 14×14 row is untouched.
     degrade_cache(&dir.path().join("cache"), 1.5);
-    let (noisy, _) = run_file(&run, &opts()).unwrap();
+    let (noisy, _) = common::run(&run, &opts()).unwrap();
     let report = check(&baseline, &noisy, &options()).unwrap();
     assert!(!report.passed);
     let regressed: Vec<(String, String)> = report.regressions().map(|f| (f.delta.row.method.clone(), f.delta.metric.clone())).collect();
@@ -104,26 +104,33 @@ fn identical_rerun_passes_and_noisier_features_are_caught() {
     let top1 = report.findings.iter().find(|f| f.delta.row.method == "Raw pixels" && f.delta.metric == "top1").unwrap();
     let (lo, hi) = top1.delta.ci95.unwrap();
     assert!(top1.delta.delta < -0.05 && lo <= top1.delta.delta && top1.delta.delta <= hi && hi < 0.0, "{:?}", top1.delta);
-    assert!(report.regressions_markdown().contains("| smoke → smoke | Raw pixels | pixels | top1 |"));
+    assert!(report.regressions_markdown().contains("| smoke → smoke | Raw pixels | pixels | top1 ↑ |"));
 
     // The binary: exit 1 and a table of what regressed; --json for machines. (The cache is still noisy.)
     let bin = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_bbeval")).args(args).output().unwrap();
         (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
     };
-    let (code, text, log) = bin(&["check", "--baseline", baseline_json.to_str().unwrap(), "--cpu"]);
+    let (code, text, log) = bin(&["check", "--baseline", baseline_json.to_str().unwrap(), "--device", "cpu"]);
     assert_eq!(code, 1, "{text}{log}");
     assert!(text.contains("check FAILED") && text.contains("Raw pixels") && text.contains("more than the tolerance"), "{text}");
-    let (code, text, log) = bin(&["check", "--baseline", baseline_json.to_str().unwrap(), "--cpu", "--json", "--tolerance", "100"]);
+    let (code, text, log) = bin(&["check", "--baseline", baseline_json.to_str().unwrap(), "--device", "cpu", "--json", "--tolerance", "100"]);
     assert_eq!(code, 0, "a 100-point tolerance lets anything pass: {text}{log}");
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["passed"], true);
+    // Tolerances must be numbers ≥ 0, and `--out` may never be the baseline's own folder.
+    let (code, text, log) = bin(&["check", "--baseline", baseline_json.to_str().unwrap(), "--tolerance", "-1"]);
+    assert_eq!(code, 2, "{text}{log}");
+    assert!(log.contains("finite and ≥ 0"), "{log}");
+    let (code, _, log) = bin(&["check", "--baseline", baseline_json.to_str().unwrap(), "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(log.contains("never writes over the baseline"), "{log}");
 }
 
 #[test]
 fn missing_rows_and_mixed_versions_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let (baseline, _) = run_file(&write_run(dir.path(), "v", 0), &opts()).unwrap();
+    let (baseline, _) = common::run(&write_run(dir.path(), "v", 0), &opts()).unwrap();
 
     let mut fewer = baseline.clone();
     fewer.rows.truncate(1);
@@ -153,10 +160,10 @@ fn compare_draws_curves_over_steps_and_grid_heat_maps() {
         std::fs::create_dir_all(&sub).unwrap();
         let run = write_run(&sub, &format!("ckpt-{step}"), step);
         if sigma > 0.0 {
-            run_file(&run, &opts()).unwrap();
+            common::run(&run, &opts()).unwrap();
             degrade_cache(&sub.join("cache"), sigma);
         }
-        runs.push(run_file(&run, &opts()).unwrap().0);
+        runs.push(common::run(&run, &opts()).unwrap().0);
     }
     assert_eq!(runs.iter().map(step_of).collect::<Vec<_>>(), [Some(1000), Some(2000), Some(3000)]);
     let refs: Vec<&Results> = runs.iter().collect();
@@ -186,11 +193,11 @@ fn compare_draws_curves_over_steps_and_grid_heat_maps() {
 #[test]
 fn protocol_defaults_are_pinned_to_the_protocol_version() {
     use sha2::Digest;
-    let text = bbeval::config::protocol_defaults();
+    let text = bbeval::protocol::protocol_defaults();
     let hash = hex::encode(sha2::Sha256::digest(text.as_bytes()));
     assert_eq!(
-        (bbeval::config::PROTOCOL_VERSION, &hash[..16]),
-        (1, "67416ca4ce73b556"),
-        "a default that changes reported numbers changed ({text}): bump PROTOCOL_VERSION, add a line to its changelog in config.rs, and pin the new hash here"
+        (bbeval::protocol::PROTOCOL_VERSION, &hash[..16]),
+        (2, "7982a74be89c2a7e"),
+        "a default that changes reported numbers changed ({text}): bump PROTOCOL_VERSION, add a line to its changelog in protocol.rs, and pin the new hash here"
     );
 }

@@ -27,7 +27,7 @@ fn extract_twice_is_a_cache_hit_and_verify_passes() {
     assert!(verify.contains("1 file(s), 0 invalid"), "{verify}");
 
     // A damaged file makes verify fail with exit code 1 and name it.
-    let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    let file = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "parquet")).unwrap();
     std::fs::write(&file, b"PAR1 not really").unwrap();
     let (code, verify) = bbeval(&["cache", "verify", "--cache-dir", cache]);
     assert_eq!(code, 1, "{verify}");

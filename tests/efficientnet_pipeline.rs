@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use bbeval::data::{Dataset, DatasetSpec};
-use bbeval::encoder::{self, Precision};
+use bbeval::encoder;
 use bbeval::features::cache::Storage;
 use bbeval::features::{cache, extract, ExtractOptions};
 use ndarray::{Array1, Array2, Array4, ArrayView1, Axis};
@@ -17,7 +17,7 @@ use ndarray_npy::NpzReader;
 
 fn samples(dir: &Path) -> Dataset {
     let spec = DatasetSpec::parse(&format!("samples:{}", dir.display())).unwrap();
-    Dataset::open(&spec, "val").unwrap()
+    common::open(&spec, "val").unwrap()
 }
 
 fn foolbox() -> Dataset {
@@ -25,11 +25,11 @@ fn foolbox() -> Dataset {
 }
 
 fn opts(dir: &Path, batch_size: usize) -> ExtractOptions {
-    ExtractOptions { cache_dir: dir.to_path_buf(), batch_size, strict: true, progress: false, ..Default::default() }
+    ExtractOptions { cache_dir: dir.to_path_buf(), batch_size, strict: true, ..Default::default() }
 }
 
 fn run_on(data: &Dataset, manifest: &Path, batch_size: usize, dir: &Path) -> (cache::FeatureTable, cache::FeatureTable, bool) {
-    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let e = extract(enc.as_mut(), data, &opts(dir, batch_size)).unwrap();
     (cache::read(&e.files["avepool"]).unwrap(), cache::read(&e.files["logits"]).unwrap(), e.cache_hit)
 }
@@ -131,7 +131,7 @@ fn changed_preprocessing_weights_subset_or_dtype_is_a_cache_miss() {
     let dir = tempfile::tempdir().unwrap();
     let data = foolbox();
     let manifest = common::efficientnet_manifest();
-    let enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let key = bbeval::features::extract::cache_key(enc.as_ref(), &data, "avepool", Storage::F32);
 
     // Same weights, a different crop: a different key, hence a different file.
@@ -139,7 +139,7 @@ fn changed_preprocessing_weights_subset_or_dtype_is_a_cache_miss() {
     let text = text.replace("weights = \"efficientnet-lite0.pt\"", &format!("weights = \"{}\"", manifest.with_extension("pt").display()));
     let other = dir.path().join("full-crop.toml");
     std::fs::write(&other, &text).unwrap();
-    let enc2 = encoder::open(other.to_str().unwrap(), data.spec.kind, Precision::F32).unwrap();
+    let enc2 = encoder::open(other.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
     let key2 = bbeval::features::extract::cache_key(enc2.as_ref(), &data, "avepool", Storage::F32);
     assert_ne!(key.file_name(), key2.file_name());
     assert_eq!(key.weights_sha256, key2.weights_sha256);

@@ -5,11 +5,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use bbeval::data::{Dataset, DatasetSpec};
-use bbeval::encoder::{self, Precision};
+use bbeval::data::DatasetSpec;
+use bbeval::encoder;
 use bbeval::genmetrics::generator::Generator;
 use bbeval::genmetrics::reconstruct::reconstruction_grid;
-use bbeval::run::{run_file, RunOptions};
+use bbeval::run::RunOptions;
 
 fn generator_manifest(dir: &Path) -> PathBuf {
     let weights = dir.join("tiny_generator.pt");
@@ -62,8 +62,8 @@ cls_row = "Raw pixels"
         ),
     )
     .unwrap();
-    let opts = RunOptions { strict: true, progress: false, precision: Precision::F32, device: tch::Device::Cpu };
-    let (results, out) = run_file(&run, &opts).unwrap();
+    let opts = RunOptions { strict: true, ..RunOptions::cpu() };
+    let (results, out) = common::run(&run, &opts).unwrap();
     let g = &results.generation[0];
     // Flat-coloured 8×8 blocks against real CIFAR-10 photos: far apart, but finite.
     assert!(g.fid.is_finite() && g.fid > 50.0, "{}", g.fid);
@@ -90,8 +90,8 @@ fn reconstruction_grid_puts_x_above_g_of_e_of_x() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = common::fixture_encoder(dir.path(), "tiny_z_encoder.pt", "avepool = 3\nz_mean = 16", "size = 32\nrange = [0, 1]");
     let spec = DatasetSpec::parse(&format!("samples:{}", common::asset("foolbox/cifar10").display())).unwrap();
-    let data = Dataset::open(&spec, "val").unwrap();
-    let mut enc = encoder::open(manifest.to_str().unwrap(), spec.kind, Precision::F32).unwrap();
+    let data = common::open(&spec, "val").unwrap();
+    let mut enc = encoder::open(manifest.to_str().unwrap(), spec.kind.channels(), &common::cpu()).unwrap();
     let gen = Generator::open(&generator_manifest(dir.path()), tch::Device::Cpu).unwrap();
     let out = dir.path().join("grid.png");
     let (w, h) = reconstruction_grid(enc.as_mut(), &gen, &data, 4, &out).unwrap();
@@ -110,7 +110,7 @@ fn reconstruction_grid_puts_x_above_g_of_e_of_x() {
 
     // An encoder without a latent is refused, naming what is needed.
     let plain = common::fixture_encoder(dir.path(), "channel_means.pt", "avepool = 3", "size = 32\nrange = [0, 1]");
-    let mut plain = encoder::open(plain.to_str().unwrap(), spec.kind, Precision::F32).unwrap();
+    let mut plain = encoder::open(plain.to_str().unwrap(), spec.kind.channels(), &common::cpu()).unwrap();
     let err = reconstruction_grid(plain.as_mut(), &gen, &data, 4, &out).unwrap_err().to_string();
     assert!(err.contains("neither z_mean nor z_sample"), "{err}");
 }

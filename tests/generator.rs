@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use bbeval::encoder::{self, Precision};
+use bbeval::encoder;
 use bbeval::genmetrics::frechet_distance;
 use bbeval::genmetrics::generator::{Generator, Sampling};
 
@@ -28,7 +28,7 @@ fn samples_are_seeded_in_range_and_truncation_changes_them() {
     let (lo, hi) = (x.min().double_value(&[]), x.max().double_value(&[]));
     assert!(lo >= 0.0 && hi <= 255.0 && hi > lo, "{lo} {hi}");
 
-    let mut inception = encoder::open(common::asset("fid/inception.toml").to_str().unwrap(), bbeval::data::DatasetKind::Folder, Precision::F32).unwrap();
+    let mut inception = encoder::open(common::asset("fid/inception.toml").to_str().unwrap(), 3, &common::cpu()).unwrap();
     let sampling = Sampling { samples: 8, seed: 0, truncation: None, batch_size: 4 };
     let a = g.statistics(inception.as_mut(), &sampling).unwrap();
     let again = g.statistics(inception.as_mut(), &sampling).unwrap();

@@ -3,8 +3,8 @@
 
 mod common;
 
-use bbeval::data::{Dataset, DatasetSpec};
-use bbeval::encoder::{self, Precision};
+use bbeval::data::DatasetSpec;
+use bbeval::encoder;
 use bbeval::features::ExtractOptions;
 use bbeval::genmetrics::{dataset_statistics, frechet_distance, RunningStats, Statistics};
 use ndarray::Array2;
@@ -79,11 +79,11 @@ print(np.array_equal(f['mu'], g['mu']), np.array_equal(f['sigma'], g['sigma']), 
 fn fid_of_the_rust_pipeline_matches_python_on_200_real_images() {
     let spec = DatasetSpec::parse(&format!("idx:{}", common::asset("fashion-mnist").display())).unwrap();
     let manifest = common::asset("fid/inception.toml");
-    let mut enc = encoder::open(manifest.to_str().unwrap(), spec.kind, Precision::F32).unwrap();
+    let mut enc = encoder::open(manifest.to_str().unwrap(), spec.kind.channels(), &common::cpu()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 4, strict: true, progress: false, ..Default::default() };
+    let opts = ExtractOptions { cache_dir: dir.path().into(), batch_size: 4, strict: true, ..Default::default() };
     let first_100 = |split: &str| {
-        let mut d = Dataset::open(&spec, split).unwrap();
+        let mut d = common::open(&spec, split).unwrap();
         d.samples.truncate(100);
         d
     };

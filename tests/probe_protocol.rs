@@ -2,64 +2,45 @@
 
 mod common;
 
-use bbeval::config::{Backend, ProbeConfig, PROTOCOL_VERSION};
-use bbeval::features::cache::{self, CacheKey, FeatureTable};
-use bbeval::probe::protocol::{run, ProbeSetup};
+use bbeval::features::cache;
+use bbeval::probe::protocol::{run, ProbeOutcome, ProbeSetup};
+use bbeval::probe::{Backend, ProbeConfig};
 use bbeval::report::Results;
-use bbeval::run::{run_file, RunOptions};
+use bbeval::run::RunOptions;
 use bbeval::Error;
 use ndarray::Array2;
 
-fn table(split: &str, values: Array2<f32>, labels: Vec<u32>) -> FeatureTable {
-    let n = values.nrows();
-    FeatureTable {
-        key: CacheKey {
-            encoder: "t".into(),
-            weights_sha256: "none".into(),
-            dataset: "test".into(),
-            dataset_name: "test".into(),
-            dataset_hash: "0".into(),
-            split: split.into(),
-            subset: None,
-            preprocess: "none".into(),
-            feature: "avepool".into(),
-            dtype: "f32".into(),
-            protocol_version: PROTOCOL_VERSION,
-            storage: Default::default(),
-        },
-        ids: (0..n).map(|i| i.to_string()).collect(),
-        labels,
-        values,
-        skipped: vec![],
-    }
+fn config() -> ProbeConfig {
+    ProbeConfig { epochs: 3, l2: vec![1e-4], lr: vec![0.1], ..ProbeConfig::default() }
 }
 
-fn setup() -> ProbeSetup {
-    ProbeSetup {
-        config: ProbeConfig { epochs: 3, l2: vec![1e-4], lr: vec![0.1], ..ProbeConfig::default() },
-        train_val: 4,
-        split_seed: 0,
-        bn_crelu_from_avepool: false,
-        device: tch::Device::Cpu,
-    }
+fn probe(train: (&Array2<f32>, &[u32]), val: (&Array2<f32>, &[u32]), config: &ProbeConfig, train_val: usize) -> bbeval::Result<ProbeOutcome> {
+    let probe = config.check("test").unwrap();
+    let setup = ProbeSetup { probe: &probe, train_val, split_seed: 0, bn_crelu_from_avepool: false, ctx: common::cpu() };
+    run((train.0.view(), train.1), (val.0.view(), val.1), &setup)
 }
 
 #[test]
 fn bad_probe_inputs_are_clear_errors() {
-    let train = table("train", Array2::ones((20, 4)), (0..20).map(|i| i % 2).collect());
-    let val = table("val", Array2::ones((5, 5)), vec![0; 5]);
-    assert!(matches!(run(&train, &val, &setup()), Err(Error::WidthMismatch { train: 4, other: 5, .. })));
+    let y: Vec<u32> = (0..20).map(|i| i % 2).collect();
+    let ones = Array2::ones((20, 4));
+    let err = probe((&ones, &y), (&Array2::ones((5, 5)), &[0; 5]), &config(), 4).unwrap_err();
+    assert!(matches!(err, Error::WidthMismatch { train: 4, other: 5, .. }), "{err}");
 
-    let val = table("val", Array2::ones((5, 4)), vec![0, 1, 7, 0, 1]);
-    let err = run(&train, &val, &setup()).unwrap_err();
+    let err = probe((&ones, &y), (&Array2::ones((5, 4)), &[0, 1, 7, 0, 1]), &config(), 4).unwrap_err();
     assert!(matches!(err, Error::UnseenClass { label: 7, .. }), "{err}");
 
     let mut x = Array2::ones((20, 4));
     x[[3, 2]] = f32::NAN;
-    let nan_train = table("train", x, (0..20).map(|i| i % 2).collect());
-    let val = table("val", Array2::ones((5, 4)), vec![0; 5]);
-    let err = run(&nan_train, &val, &setup()).unwrap_err().to_string();
+    let err = probe((&x, &y), (&Array2::ones((5, 4)), &[0; 5]), &config(), 4).unwrap_err().to_string();
     assert!(err.contains("NaN") && err.contains("row 3"), "{err}");
+
+    // One class only: there is nothing to learn, and no accuracy means anything (was 100 ± 0).
+    let err = probe((&ones, &[1; 20]), (&Array2::ones((5, 4)), &[1; 5]), &config(), 4).unwrap_err();
+    assert!(matches!(err, Error::Labels { .. }) && err.to_string().contains("1 class"), "{err}");
+
+    let err = probe((&ones, &y), (&Array2::ones((5, 4)), &[0; 5]), &config(), 20).unwrap_err();
+    assert!(matches!(err, Error::TooFewRows { rows: 20, held_out: 20 }), "{err}");
 
     let err = cache::read(std::path::Path::new("/nonexistent/x.parquet")).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/x.parquet"), "{err}");
@@ -71,19 +52,19 @@ fn selection_uses_train_val_only_and_separable_data_is_solved() {
     let n = 200;
     let x = Array2::from_shape_fn((n, 3), |(i, j)| if j == 0 { if i % 2 == 0 { 2.0 } else { -2.0 } } else { ((i * 31 + j * 7) % 13) as f32 / 13.0 });
     let y: Vec<u32> = (0..n as u32).map(|i| i % 2).collect();
-    let train = table("train", x.clone(), y.clone());
-    let val = table("val", x.slice(ndarray::s![..50, ..]).to_owned(), y[..50].to_vec());
-    let mut s = setup();
-    s.train_val = 40;
-    s.config.l2 = vec![1e-4, 1e-1];
-    for backend in [Backend::Torch, Backend::Linfa] {
-        s.config.backend = backend;
-        let out = run(&train, &val, &s).unwrap();
+    let xv = x.slice(ndarray::s![..50, ..]).to_owned();
+    for backend in [Backend::Sgd, Backend::Lbfgs, Backend::Linfa] {
+        let cfg = ProbeConfig { backend, l2: vec![1e-4, 1e-1], ..config() };
+        let out = probe((&x, &y), (&xv, &y[..50]), &cfg, 40).unwrap();
         assert_eq!(out.top1, 1.0, "{backend:?}");
+        assert_eq!(out.backend, backend);
         assert_eq!((out.n_fit, out.n_train_val, out.n_val), (160, 40, 50));
         assert_eq!(out.grid.len(), 2);
         assert_eq!(out.chosen, out.grid[0], "ties go to the first grid point");
     }
+    // `auto` fits resident sets by L-BFGS.
+    let out = probe((&x, &y), (&xv, &y[..50]), &config(), 40).unwrap();
+    assert_eq!(out.backend, Backend::Lbfgs);
 }
 
 /// Raw pixels of a small seeded Fashion-MNIST subset, through `bbeval run`, twice.
@@ -100,10 +81,7 @@ spec = "idx:{fm}"
 train_limit = 2000
 val_limit = 500
 [probe]
-backend = "torch"
 l2 = [1e-4, 1e-2]
-lr = [0.02]
-epochs = 10
 [[rows]]
 method = "Raw pixels"
 encoder = "raw"
@@ -114,8 +92,8 @@ feature = "pixels"
         fm = common::asset("fashion-mnist").display()
     );
     std::fs::write(&run_path, text).unwrap();
-    let opts = RunOptions { strict: true, progress: false, precision: bbeval::encoder::Precision::F32, device: tch::Device::Cpu };
-    let (first, out) = run_file(&run_path, &opts).unwrap();
+    let opts = RunOptions { strict: true, ..RunOptions::cpu() };
+    let (first, out) = common::run(&run_path, &opts).unwrap();
     let row = &first.rows[0];
     assert!(!row.cache_hit);
     // Raw-pixel logistic regression on Fashion-MNIST is ~0.80–0.84 top-1 with 2k training images.
@@ -125,7 +103,7 @@ feature = "pixels"
     assert_eq!((row.probe.n_fit, row.probe.n_train_val, row.probe.n_val), (1800, 200, 500));
     assert_eq!(row.probe.per_class_top1.len(), 10);
 
-    let (second, _) = run_file(&run_path, &opts).unwrap();
+    let (second, _) = common::run(&run_path, &opts).unwrap();
     assert!(second.rows[0].cache_hit);
     assert_eq!(second.rows[0].probe.top1, row.probe.top1);
     assert_eq!(second.rows[0].probe.grid, row.probe.grid);
@@ -133,7 +111,9 @@ feature = "pixels"
     let loaded = Results::load(&out.join("results.json")).unwrap();
     assert_eq!(loaded.rows[0].probe.top1, row.probe.top1);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("| Raw pixels | — | pixels |") && md.contains("Protocol v1"), "{md}");
+    assert!(md.contains("| Raw pixels | — | pixels |") && md.contains(&format!("Protocol v{}", bbeval::protocol::PROTOCOL_VERSION)), "{md}");
+    assert!(md.contains("Lbfgs") && md.contains("cpu f32"), "{md}");
+    assert_eq!(loaded.provenance.device, "cpu");
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 2);
     assert!(csv.lines().nth(1).unwrap().starts_with("Raw pixels,—,pixels,"));

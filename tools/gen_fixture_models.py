@@ -10,6 +10,9 @@
   the first channel, mapped to [-1, 1]} — an encoder with a latent for the reconstruction-grid test.
 
     python tools/gen_fixture_models.py [name ...]    # all, or only the named fixtures
+
+Run with the torch the project pins (tools/requirements.txt): a TorchScript file scripted by a newer torch
+can name ops an older libtorch lacks (2.13 scripts `interpolate` through `_upsample_lanczos2d_aa`).
 """
 import sys
 import os

@@ -10,8 +10,8 @@ Two goldens (tests/probe_agreement.rs):
 Data: Fashion-MNIST (assets/fashion-mnist, Debian dataset-fashion-mnist): the first 3000 train images fit,
 the first 1000 t10k images are scored; raw pixels /255, standardised with the fit rows' mean and std
 (constant pixels map to 0, as bbeval's Standardiser does). Objective: mean CE + λ/2 ‖W‖² with λ = 1e-2,
-i.e. sklearn C = 1/(λ n). lbfgs, tol 1e-8, max_iter 5000 (converged). Prints the numbers that
-tests/probe_agreement.rs asserts.
+i.e. sklearn C = 1/(λ n). lbfgs, tol 1e-8, max_iter 5000 (converged); also the objective sklearn reaches
+at its default tol 1e-4. Prints the numbers that tests/probe_agreement.rs asserts.
 """
 import gzip
 import os
@@ -32,11 +32,22 @@ def idx(name: str) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def objective(clf, x, y, l2):
+    """mean CE + λ/2 ‖W‖² in float64, the objective every bbeval back-end minimises."""
+    from scipy.special import logsumexp
+    s = x.astype(np.float64) @ clf.coef_.T + clf.intercept_
+    return (logsumexp(s, 1) - s[np.arange(len(y)), y]).mean() + 0.5 * l2 * (clf.coef_ ** 2).sum()
+
+
 def fit_and_score(x, y, xv, yv, l2):
     mean, std = x.mean(0), x.std(0)
     inv = np.where(std > 1e-6, 1 / np.maximum(std, 1e-12), 0)
     x, xv = (x - mean) * inv, (xv - mean) * inv
+    # At sklearn's default tol (1e-4): the objective bbeval's L-BFGS at the same tol must reach.
+    default_tol = LogisticRegression(C=1 / (l2 * len(x)), tol=1e-4, max_iter=5000).fit(x, y)
+    print(f"sklearn tol=1e-4: objective={objective(default_tol, x, y, l2):.9f} iters={default_tol.n_iter_}")
     clf = LogisticRegression(C=1 / (l2 * len(x)), tol=1e-8, max_iter=5000).fit(x, y)
+    print(f"sklearn tol=1e-8: objective={objective(clf, x, y, l2):.9f}")
     s = clf.decision_function(xv)
     top1 = (s.argmax(1) == yv).mean()
     rank = (s > s[np.arange(len(yv)), yv][:, None]).sum(1)

@@ -1,7 +1,8 @@
 //! Export E and G (the EMA copy) as TorchScript, traced by tch, with manifests that the rest of bbeval
 //! reads like any encoder or generator.
 //!
-//! The encoder takes `[N, 1, 28, 28]` (or 32×32) in [-1, 1], pads to 32×32 inside the traced graph, runs in
+//! The encoder takes `[N, 1, 28, 28]` in [-1, 1], pads to the networks' side inside the traced graph (32 for
+//! `resnet`; nothing for `dcgan`), runs in
 //! eval mode (BN running statistics) and returns one `[N, Σ widths]` tensor holding avepool, bn_crelu,
 //! z_mean and z_sample side by side, as the manifest's `output_order` says (traced methods return one value). The generator maps z `[N, latent]` to `[N, 3, 32, 32]` in [-1, 1] (the
 //! gray channel repeated, as the generator contract asks for RGB).
@@ -32,7 +33,7 @@ fn save_traced(module: CModule, path: &Path) -> Result<String> {
 pub fn export_encoder(encoder: &Encoder, vs: &mut nn::VarStore, a: &Architecture, input_side: i64, dir: &Path, name: &str, source: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).at(dir)?;
     let example = Tensor::f_zeros([2, a.channels, input_side, input_side], (Kind::Float, tch::Device::Cpu))?;
-    let pad = (32 - input_side) / 2;
+    let pad = (a.image_size() - input_side) / 2;
     vs.freeze();
     let module = CModule::create_by_tracing("BigBiGanEncoder", "forward", &[example], &mut |inputs| {
         let x = inputs[0].pad([pad, pad, pad, pad], "constant", Some(-1.0));
@@ -48,8 +49,8 @@ pub fn export_encoder(encoder: &Encoder, vs: &mut nn::VarStore, a: &Architecture
     let sha = sha?;
     let width = encoder.avepool_width();
     let manifest = format!(
-        "# Written by `bbeval train-bigbigan` ({source}).\nname = \"{name}\"\narchitecture = \"BigBiGAN-mini E (ResNet-style, width {})\"\nweights = \"{name}.pt\"\nweights_sha256 = \"{sha}\"\nsource = \"{source}\"\nlatent = {}\noutput_order = {:?}\n\n[input]\nsize = {input_side}\nchannels = {}\nrange = [-1, 1]\n\n[outputs]\navepool = {width}\nbn_crelu = {}\nz_mean = {}\nz_sample = {}\n",
-        a.e_width, a.latent, ENCODER_OUTPUTS, a.channels, 2 * width, a.latent, a.latent
+        "# Written by `bbeval train-bigbigan` ({source}).\nname = \"{name}\"\narchitecture = \"BigBiGAN-mini E ({:?}, width {})\"\nweights = \"{name}.pt\"\nweights_sha256 = \"{sha}\"\nsource = \"{source}\"\nlatent = {}\noutput_order = {:?}\n\n[input]\nsize = {input_side}\nchannels = {}\nrange = [-1, 1]\n\n[outputs]\navepool = {width}\nbn_crelu = {}\nz_mean = {}\nz_sample = {}\n",
+        a.kind, a.e_width, a.latent, ENCODER_OUTPUTS, a.channels, 2 * width, a.latent, a.latent
     );
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, manifest).at(&path)?;
@@ -79,8 +80,10 @@ pub fn export_generator(generator: &Generator, vs: &mut nn::VarStore, dir: &Path
     Ok(path)
 }
 
-/// Export the trained encoder and EMA generator of a run as `<out_dir>/export/{encoder,generator}.*`.
-pub fn export_run(trainer: &mut super::train::Trainer, input_side: i64) -> Result<(PathBuf, PathBuf)> {
+/// Export the trained encoder and EMA generator of a run as `<out_dir>/export/{encoder,generator}.*`, their
+/// BatchNorm statistics calibrated first (encoder on training images, generator on latents).
+pub fn export_run(trainer: &mut super::train::Trainer, images: &Tensor, input_side: i64) -> Result<(PathBuf, PathBuf)> {
+    trainer.calibrate(images)?;
     let cfg: TrainConfig = trainer.cfg.clone();
     let dir = super::train::export_dir(&cfg);
     let source = format!("{} step {}", cfg.name, trainer.step);
@@ -88,7 +91,7 @@ pub fn export_run(trainer: &mut super::train::Trainer, input_side: i64) -> Resul
     let e = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, input_side, &dir, &format!("{}-e", cfg.name), &source)?;
     let g = export_generator(&m.g_ema, &mut m.vs_g_ema, &dir, &format!("{}-g", cfg.name), &source)?;
     if !e.exists() || !g.exists() {
-        return Err(Error::Probe("export wrote no files".into()));
+        return Err(Error::Training { name: cfg.name.clone(), reason: format!("export wrote no files into {}", dir.display()) });
     }
     Ok((e, g))
 }

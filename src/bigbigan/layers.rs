@@ -23,18 +23,21 @@ impl SpectralNorm {
         SpectralNorm { weight, u }
     }
 
-    /// The normalised weight; `train` advances the power iteration.
+    /// The normalised weight; `train` stores the power iteration's new `u`.
     pub fn weight(&self, train: bool) -> Tensor {
         let w = self.weight.flatten(1, -1);
         let mut u = self.u.shallow_clone();
-        // A copy of u enters the graph: the persistent u changes in place at the next forward, which
-        // may come before this graph's backward (D scores two batches per loss).
+        // One power iteration from the stored u, renormalised first: the EMA generator's u is an average
+        // of unit vectors, shorter than 1, and σ computed with it would be off by up to ~13%. A copy of u
+        // enters the graph: the persistent u changes in place at the next forward, which may come before
+        // this graph's backward (D scores two batches per loss).
         let (u_now, v) = tch::no_grad(|| {
-            let v = unit(&w.tr().mv(&u));
+            let v = unit(&w.tr().mv(&unit(&u)));
+            let u_new = unit(&w.mv(&v));
             if train {
-                u.copy_(&unit(&w.mv(&v)));
+                u.copy_(&u_new);
             }
-            (u.copy(), v)
+            (u_new, v)
         });
         let sigma = u_now.dot(&w.mv(&v));
         &self.weight / sigma
@@ -45,19 +48,30 @@ impl SpectralNorm {
 pub struct SnConv {
     sn: SpectralNorm,
     bias: Tensor,
+    stride: i64,
     padding: i64,
 }
 
 impl SnConv {
+    /// A `k × k` convolution, stride 1, "same" padding.
     pub fn new(p: nn::Path, c_in: i64, c_out: i64, k: i64) -> SnConv {
-        SnConv { sn: SpectralNorm::new(&p, &[c_out, c_in, k, k]), bias: p.zeros("bias", &[c_out]), padding: k / 2 }
+        SnConv::strided(p, c_in, c_out, k, 1, k / 2)
+    }
+
+    pub fn strided(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> SnConv {
+        SnConv { sn: SpectralNorm::new(&p, &[c_out, c_in, k, k]), bias: p.zeros("bias", &[c_out]), stride, padding }
     }
 }
 
 impl ModuleT for SnConv {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        x.conv2d(&self.sn.weight(train), Some(&self.bias), [1, 1], [self.padding, self.padding], [1, 1], 1)
+        x.conv2d(&self.sn.weight(train), Some(&self.bias), [self.stride, self.stride], [self.padding, self.padding], [1, 1], 1)
     }
+}
+
+/// LeakyReLU with slope 0.2 (DCGAN, ALI).
+pub fn lrelu(x: &Tensor) -> Tensor {
+    x.maximum(&(x * 0.2))
 }
 
 #[derive(Debug)]
@@ -165,5 +179,30 @@ impl ModuleT for ResDown {
         let h = self.conv1.forward_t(&h, train);
         let h = self.conv2.forward_t(&pre(self.norm.as_ref().map(|n| &n.1), &h), train);
         down2(&h) + down2(&self.skip.forward_t(x, train))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The eval-mode weight must not depend on the length of the stored `u`: the EMA generator's `u` is an
+    /// average of unit vectors (|u| ≈ 0.9), and dividing by σ computed from it left weights ~13% off.
+    #[test]
+    fn eval_weight_is_w_over_its_top_singular_value_whatever_the_length_of_u() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let sn = SpectralNorm::new(&vs.root(), &[6, 8]);
+        for _ in 0..100 {
+            let _ = sn.weight(true); // power iterations converge u
+        }
+        let w = sn.weight.flatten(1, -1);
+        let sigma = w.tr().mm(&w).linalg_eigvalsh("L").max().sqrt().double_value(&[]);
+        let want = &sn.weight / sigma;
+        let mut u = sn.u.shallow_clone();
+        tch::no_grad(|| u.copy_(&(&sn.u * 0.9)));
+        let got = sn.weight(false);
+        let err = (&got - &want).abs().max().double_value(&[]);
+        assert!(err < 1e-4, "eval weight off by {err}");
     }
 }

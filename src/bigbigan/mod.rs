@@ -6,14 +6,18 @@
 //! Config (`bbeval train-bigbigan --config eval/bigbigan-fmnist.toml`):
 //! ```toml
 //! name = "bigbigan-fmnist"
-//! dataset = "idx:assets/fashion-mnist"   # 28×28 gray, padded to 32×32
-//! steps = 3000
+//! dataset = "idx:assets/fashion-mnist"   # 28×28 gray
+//! steps = 12000
 //! unary = true                            # false: BiGAN (joint score s_xz only)
 //! lr_e = 2e-4                             # raise for the paper's "↑ E LR" variant
 //! [architecture]
+//! kind = "dcgan"                          # or "resnet" (32×32, the GPU recipe)
 //! latent = 120
+//! z_stdev_max = 0.5
 //! ```
 
+pub mod calibrate;
+pub mod diagnostics;
 pub mod export;
 pub mod layers;
 pub mod nets;
@@ -25,24 +29,46 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Network sizes. Defaults are the mini model shipped in `results/bigbigan-fmnist`.
+/// The networks. Defaults are the CPU recipe's (`eval/bigbigan-fmnist.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Architecture {
+    /// `dcgan` (strided convolutions at 28×28: the CPU recipe) or `resnet` (BigGAN blocks at 32×32).
+    pub kind: nets::NetKind,
     /// Width of z (the paper's 120).
     pub latent: i64,
     pub g_width: i64,
     pub e_width: i64,
     pub d_width: i64,
-    /// Hidden width of the MLPs (E's head, D's H and J).
+    /// Hidden width of E's head and of D's residual H.
     pub head_width: i64,
+    /// Hidden width of D's joint network J (two layers, as ALI's 512).
+    pub j_width: i64,
+    /// Dropout in D's F and J (ALI: 0.2).
+    pub dropout: f64,
+    /// Bound on E's σ: `z_stdev = z_stdev_max · sigmoid(·)`; none = softplus (unbounded).
+    pub z_stdev_max: Option<f64>,
+    /// σ = 0: `z_sample = z_mean`.
+    pub deterministic_e: bool,
     /// Image channels (1 for Fashion-MNIST).
     pub channels: i64,
 }
 
 impl Default for Architecture {
     fn default() -> Self {
-        Architecture { latent: 120, g_width: 32, e_width: 32, d_width: 32, head_width: 256, channels: 1 }
+        Architecture {
+            kind: nets::NetKind::Dcgan,
+            latent: 120,
+            g_width: 32,
+            e_width: 32,
+            d_width: 32,
+            head_width: 256,
+            j_width: 512,
+            dropout: 0.2,
+            z_stdev_max: Some(0.5),
+            deterministic_e: false,
+            channels: 1,
+        }
     }
 }
 
@@ -63,6 +89,12 @@ fn default_ema() -> f64 {
 }
 fn default_checkpoint_every() -> usize {
     500
+}
+fn default_beta1() -> f64 {
+    0.5
+}
+fn default_log_every() -> usize {
+    100
 }
 fn default_d_steps() -> usize {
     // BigGAN's (and so BigBiGAN's) two D updates per generator update: with spectral norm and equal
@@ -98,6 +130,16 @@ pub struct TrainConfig {
     /// D updates per E/G update, each on its own batch of images and latents.
     #[serde(default = "default_d_steps")]
     pub d_steps: usize,
+    /// Adam's β1 for all three players (BigGAN: 0; DCGAN/ALI: 0.5).
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    /// Weight of BiGAN's latent regressor λ‖E(G(z)) − z‖² in the E/G loss: a named comparison variant,
+    /// never BigBiGAN's default (0).
+    #[serde(default)]
+    pub latent_regression: f64,
+    /// Diagnostics (the loss terms, σ, corr(z, E(G(z))), D's use of z) every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
     /// Decay of the generator's exponential moving average (the exported G).
     #[serde(default = "default_ema")]
     pub ema_decay: f64,
@@ -109,11 +151,15 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     pub fn load(path: &Path) -> Result<TrainConfig> {
-        let fail = |reason: String| Error::RunFile { path: path.into(), reason };
+        let fail = |reason: String| Error::TrainConfig { path: path.into(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let cfg: TrainConfig = toml::from_str(&text).map_err(|e| fail(crate::config::explain_toml_error(&e)))?;
-        if cfg.steps == 0 || cfg.d_steps == 0 || cfg.batch_size < 2 || !(0.0..1.0).contains(&cfg.ema_decay) {
-            return Err(fail("steps ≥ 1, d_steps ≥ 1, batch_size ≥ 2 and 0 ≤ ema_decay < 1 are required".into()));
+        let cfg: TrainConfig = toml::from_str(&text).map_err(|e| fail(crate::suggest::explain_toml_error(&e)))?;
+        if cfg.steps == 0 || cfg.d_steps == 0 || cfg.batch_size < 2 || cfg.log_every == 0 || !(0.0..1.0).contains(&cfg.ema_decay) {
+            return Err(fail("steps ≥ 1, d_steps ≥ 1, log_every ≥ 1, batch_size ≥ 2 and 0 ≤ ema_decay < 1 are required".into()));
+        }
+        let a = &cfg.architecture;
+        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || !(cfg.latent_regression >= 0.0) || a.z_stdev_max.is_some_and(|m| !(m > 0.0)) {
+            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0 and z_stdev_max > 0 are required".into()));
         }
         if [cfg.lr_g, cfg.lr_e, cfg.lr_d].iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(fail("learning rates must be finite and > 0".into()));
@@ -123,5 +169,14 @@ impl TrainConfig {
 
     pub fn out_dir(&self) -> PathBuf {
         self.out_dir.clone().unwrap_or_else(|| PathBuf::from("results").join(&self.name))
+    }
+
+    /// The same recipe with another seed, under its own name (`<name>-seed<N>`) and folder.
+    pub fn with_seed(mut self, seed: u64) -> TrainConfig {
+        let dir = self.out_dir();
+        self.name = format!("{}-seed{seed}", self.name);
+        self.out_dir = Some(dir.with_file_name(format!("{}-seed{seed}", dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())));
+        self.seed = seed;
+        self
     }
 }

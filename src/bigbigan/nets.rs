@@ -1,52 +1,125 @@
-//! The three BigBiGAN networks at small scale (BigBiGAN §3; widths from the config).
+//! The three BigBiGAN networks at small scale (BigBiGAN §3; sizes from the config's `[architecture]`).
 //!
-//! * [`Generator`] G(z): linear → 4×4 → three BigGAN residual up blocks → 32×32, BN → ReLU → conv → tanh.
-//! * [`Encoder`] E(x): ResNet-style residual down blocks → ReLU → global average pool (**AvePool**),
-//!   **BN+CReLU** of AvePool (its own batch statistics), and an MLP head giving `z_mean`, `z_stdev`
-//!   (softplus) and the reparameterised `z_sample = z_mean + z_stdev · ε`.
-//! * [`Discriminator`] D(x, z): F (spectral-norm residual down blocks on x, sum-pooled), H (MLP on z) and J
-//!   (MLP on both): unary scores `s_x = θ_x·F(x)`, `s_z = θ_z·H(z)` and the joint `s_xz = J(F(x), H(z))`.
+//! Two families share E's head and D's latent and joint parts:
+//! * `dcgan` (the CPU recipe, ~40 MFLOP per image-step at 28×28): G = linear → 7×7 → two transposed convs
+//!   → 28×28; E and D's F = strided convolutions (DCGAN/ALI scale).
+//! * `resnet` (the GPU recipe): BigGAN residual up/down blocks at 32×32 (28×28 padded with −1).
+//!
+//! * [`Generator`] G(z): images in [-1, 1].
+//! * [`Encoder`] E(x): body → global average pool (**AvePool**), **BN+CReLU** of AvePool (its own batch
+//!   statistics), and an MLP head giving `z_mean`, `z_stdev` and `z_sample = z_mean + z_stdev · ε`. σ is
+//!   bounded (`z_stdev_max · sigmoid`) or E is deterministic (σ = 0), so that E cannot match the prior's
+//!   marginal with noise alone.
+//! * [`Discriminator`] D(x, z): F (spectral-norm body on x, **mean**-pooled), H (a residual MLP on z, so
+//!   |H(z)| stays near |z|) and J (2 × `j_width` with dropout, as ALI, on both): unary scores
+//!   `s_x = θ_x·F(x)`, `s_z = θ_z·H(z)` and the joint `s_xz = J(F(x), H(z))`.
 
+use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
-use super::layers::{ResDown, ResUp, SnConv, SnLinear};
+use super::layers::{lrelu, ResDown, ResUp, SnConv, SnLinear};
 use super::Architecture;
 
-/// Images are 1×32×32 (Fashion-MNIST's 28×28 padded with the background value −1).
-pub const IMAGE_SIZE: i64 = 32;
+/// Which family of networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetKind {
+    #[default]
+    Dcgan,
+    Resnet,
+}
+
+impl Architecture {
+    /// The side the networks work at: 28 (dcgan) or 32 (resnet: 28×28 images padded with −1).
+    pub fn image_size(&self) -> i64 {
+        match self.kind {
+            NetKind::Dcgan => 28,
+            NetKind::Resnet => 32,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Generator {
     latent: i64,
+    kind: NetKind,
+    /// resnet: fc → 4×4; dcgan: fc → 7×7.
+    fc: nn::Linear,
+    bn_fc: Option<nn::BatchNorm>,
+    up: Vec<ResUp>,
+    deconv: Vec<(nn::ConvTranspose2D, Option<nn::BatchNorm>)>,
+    bn: Option<nn::BatchNorm>,
+    out: Option<SnConv>,
     width: i64,
-    fc: SnLinear,
-    blocks: Vec<ResUp>,
-    bn: nn::BatchNorm,
-    out: SnConv,
+    side: i64,
 }
 
 impl Generator {
     pub fn new(p: &nn::Path, a: &Architecture) -> Generator {
         let w = a.g_width;
-        let widths = [4 * w, 2 * w, w, w];
-        Generator {
-            latent: a.latent,
-            width: widths[0],
-            fc: SnLinear::new(p / "fc", a.latent, widths[0] * 16),
-            blocks: (0..3).map(|i| ResUp::new(p / format!("up{i}"), widths[i], widths[i + 1])).collect(),
-            bn: nn::batch_norm2d(p / "bn", widths[3], Default::default()),
-            out: SnConv::new(p / "out", widths[3], a.channels, 3),
+        match a.kind {
+            NetKind::Resnet => {
+                let widths = [4 * w, 2 * w, w, w];
+                Generator {
+                    latent: a.latent,
+                    kind: a.kind,
+                    fc: nn::linear(p / "fc", a.latent, widths[0] * 16, Default::default()),
+                    bn_fc: None,
+                    up: (0..3).map(|i| ResUp::new(p / format!("up{i}"), widths[i], widths[i + 1])).collect(),
+                    deconv: Vec::new(),
+                    bn: Some(nn::batch_norm2d(p / "bn", widths[3], Default::default())),
+                    out: Some(SnConv::new(p / "out", widths[3], a.channels, 3)),
+                    width: widths[0],
+                    side: 4,
+                }
+            }
+            NetKind::Dcgan => {
+                let cfg = nn::ConvTransposeConfig { stride: 2, padding: 1, ..Default::default() };
+                Generator {
+                    latent: a.latent,
+                    kind: a.kind,
+                    fc: nn::linear(p / "fc", a.latent, 4 * w * 49, Default::default()),
+                    bn_fc: Some(nn::batch_norm1d(p / "bn_fc", 4 * w * 49, Default::default())),
+                    up: Vec::new(),
+                    deconv: vec![
+                        (nn::conv_transpose2d(p / "deconv0", 4 * w, 2 * w, 4, cfg), Some(nn::batch_norm2d(p / "bn0", 2 * w, Default::default()))),
+                        (nn::conv_transpose2d(p / "deconv1", 2 * w, a.channels, 4, cfg), None),
+                    ],
+                    bn: None,
+                    out: None,
+                    width: 4 * w,
+                    side: 7,
+                }
+            }
         }
     }
 
-    /// Images in [-1, 1], `[N, channels, 32, 32]`.
+    /// Images in [-1, 1], `[N, channels, side, side]` (side = `Architecture::image_size`).
     pub fn forward_t(&self, z: &Tensor, train: bool) -> Tensor {
-        let mut h = self.fc.forward_t(z, train).view([-1, self.width, 4, 4]);
-        for b in &self.blocks {
-            h = b.forward_t(&h, train);
+        let mut h = self.fc.forward(z);
+        if let Some(bn) = &self.bn_fc {
+            h = bn.forward_t(&h, train).relu();
         }
-        self.out.forward_t(&self.bn.forward_t(&h, train).relu(), train).tanh()
+        let mut h = h.view([-1, self.width, self.side, self.side]);
+        match self.kind {
+            NetKind::Resnet => {
+                for b in &self.up {
+                    h = b.forward_t(&h, train);
+                }
+                let h = self.bn.as_ref().map_or(h.shallow_clone(), |bn| bn.forward_t(&h, train).relu());
+                self.out.as_ref().map_or(h.shallow_clone(), |o| o.forward_t(&h, train)).tanh()
+            }
+            NetKind::Dcgan => {
+                for (conv, bn) in &self.deconv {
+                    h = conv.forward(&h);
+                    if let Some(bn) = bn {
+                        h = bn.forward_t(&h, train).relu();
+                    }
+                }
+                h.tanh()
+            }
+        }
     }
 
     pub fn latent(&self) -> i64 {
@@ -64,48 +137,97 @@ pub struct Encoded {
     pub z_sample: Tensor,
 }
 
+/// E's body: image → feature map (before pooling).
+#[derive(Debug)]
+enum EncoderBody {
+    Resnet { stem: nn::Conv2D, blocks: Vec<ResDown>, bn_out: nn::BatchNorm },
+    Dcgan { convs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)> },
+}
+
 #[derive(Debug)]
 pub struct Encoder {
-    stem: nn::Conv2D,
-    blocks: Vec<ResDown>,
-    bn_out: nn::BatchNorm,
+    body: EncoderBody,
     bn_feature: nn::BatchNorm,
     head1: nn::Linear,
     head2: nn::Linear,
     latent: i64,
+    width: i64,
+    z_stdev_max: Option<f64>,
+    deterministic: bool,
 }
 
 impl Encoder {
     pub fn new(p: &nn::Path, a: &Architecture) -> Encoder {
         let w = a.e_width;
-        let widths = [w, 2 * w, 4 * w, 4 * w];
+        let width = 4 * w;
+        let body = match a.kind {
+            NetKind::Resnet => {
+                let widths = [w, 2 * w, 4 * w, 4 * w];
+                EncoderBody::Resnet {
+                    stem: nn::conv2d(p / "stem", a.channels, w, 3, nn::ConvConfig { padding: 1, ..Default::default() }),
+                    blocks: (0..3).map(|i| ResDown::batch_norm(p / format!("down{i}"), widths[i], widths[i + 1], false)).collect(),
+                    bn_out: nn::batch_norm2d(p / "bn_out", widths[3], Default::default()),
+                }
+            }
+            NetKind::Dcgan => {
+                let conv = |name: &str, i, o, k, stride, padding| nn::conv2d(p / name, i, o, k, nn::ConvConfig { stride, padding, ..Default::default() });
+                EncoderBody::Dcgan {
+                    convs: vec![
+                        (conv("conv0", a.channels, w, 4, 2, 1), None),
+                        (conv("conv1", w, 2 * w, 4, 2, 1), Some(nn::batch_norm2d(p / "bn1", 2 * w, Default::default()))),
+                        (conv("conv2", 2 * w, 4 * w, 3, 1, 1), Some(nn::batch_norm2d(p / "bn2", 4 * w, Default::default()))),
+                    ],
+                }
+            }
+        };
         Encoder {
-            stem: nn::conv2d(p / "stem", a.channels, w, 3, nn::ConvConfig { padding: 1, ..Default::default() }),
-            blocks: (0..3).map(|i| ResDown::batch_norm(p / format!("down{i}"), widths[i], widths[i + 1], false)).collect(),
-            bn_out: nn::batch_norm2d(p / "bn_out", widths[3], Default::default()),
+            body,
             // BN without affine before CReLU, as the paper's BN+CReLU feature.
-            bn_feature: nn::batch_norm1d(p / "bn_feature", widths[3], nn::BatchNormConfig { affine: false, ..Default::default() }),
-            head1: nn::linear(p / "head1", widths[3], a.head_width, Default::default()),
+            bn_feature: nn::batch_norm1d(p / "bn_feature", width, nn::BatchNormConfig { affine: false, ..Default::default() }),
+            head1: nn::linear(p / "head1", width, a.head_width, Default::default()),
             head2: nn::linear(p / "head2", a.head_width, 2 * a.latent, Default::default()),
             latent: a.latent,
+            width,
+            z_stdev_max: a.z_stdev_max,
+            deterministic: a.deterministic_e,
         }
     }
 
     pub fn avepool_width(&self) -> i64 {
-        self.bn_feature.running_mean.size()[0]
+        self.width
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Encoded {
-        let mut h = self.stem.forward(x);
-        for b in &self.blocks {
-            h = b.forward_t(&h, train);
-        }
-        let avepool = self.bn_out.forward_t(&h, train).relu().mean_dim([2i64, 3].as_slice(), false, Kind::Float);
+        let avepool = match &self.body {
+            EncoderBody::Resnet { stem, blocks, bn_out } => {
+                let mut h = stem.forward(x);
+                for b in blocks {
+                    h = b.forward_t(&h, train);
+                }
+                bn_out.forward_t(&h, train).relu().mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+            }
+            EncoderBody::Dcgan { convs } => {
+                let mut h = x.shallow_clone();
+                for (conv, bn) in convs {
+                    h = conv.forward(&h);
+                    h = lrelu(&bn.as_ref().map_or(h.shallow_clone(), |bn| bn.forward_t(&h, train)));
+                }
+                h.mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+            }
+        };
         let b = self.bn_feature.forward_t(&avepool, train);
         let bn_crelu = Tensor::cat(&[b.relu(), b.neg().relu()], 1);
-        let stats = self.head2.forward(&self.head1.forward(&avepool).relu());
+        let stats = self.head2.forward(&lrelu(&self.head1.forward(&avepool)));
         let z_mean = stats.narrow(1, 0, self.latent);
-        let z_stdev = stats.narrow(1, self.latent, self.latent).softplus() + 1e-4;
+        let raw = stats.narrow(1, self.latent, self.latent);
+        let z_stdev = if self.deterministic {
+            raw.zeros_like()
+        } else {
+            match self.z_stdev_max {
+                Some(max) => raw.sigmoid() * max + 1e-4,
+                None => raw.softplus() + 1e-4,
+            }
+        };
         let z_sample = &z_mean + &z_stdev * z_mean.randn_like();
         Encoded { avepool, bn_crelu, z_mean, z_stdev, z_sample }
     }
@@ -119,44 +241,87 @@ pub struct Scores {
     pub s_xz: Tensor,
 }
 
+/// D's image network F.
+#[derive(Debug)]
+enum ImageBody {
+    Resnet(Vec<ResDown>),
+    Dcgan(Vec<SnConv>),
+}
+
 #[derive(Debug)]
 pub struct Discriminator {
-    f: Vec<ResDown>,
+    f: ImageBody,
     theta_x: SnLinear,
     h: Vec<SnLinear>,
     theta_z: SnLinear,
     j: Vec<SnLinear>,
+    dropout: f64,
 }
 
 impl Discriminator {
     pub fn new(p: &nn::Path, a: &Architecture) -> Discriminator {
         let w = a.d_width;
-        let widths = [a.channels, w, 2 * w, 4 * w];
-        let m = a.head_width;
+        let f = match a.kind {
+            NetKind::Resnet => {
+                let widths = [a.channels, w, 2 * w, 4 * w];
+                ImageBody::Resnet((0..3).map(|i| ResDown::spectral(p / format!("f{i}"), widths[i], widths[i + 1], i == 0)).collect())
+            }
+            NetKind::Dcgan => ImageBody::Dcgan(vec![
+                SnConv::strided(p / "f0", a.channels, w, 4, 2, 1),
+                SnConv::strided(p / "f1", w, 2 * w, 4, 2, 1),
+                SnConv::strided(p / "f2", 2 * w, 4 * w, 3, 1, 1),
+            ]),
+        };
+        let (m, jw, latent) = (a.head_width, a.j_width, a.latent);
         Discriminator {
-            f: (0..3).map(|i| ResDown::spectral(p / format!("f{i}"), widths[i], widths[i + 1], i == 0)).collect(),
-            theta_x: SnLinear::new(p / "theta_x", widths[3], 1),
-            h: vec![SnLinear::new(p / "h0", a.latent, m), SnLinear::new(p / "h1", m, m)],
-            theta_z: SnLinear::new(p / "theta_z", m, 1),
-            j: vec![SnLinear::new(p / "j0", widths[3] + m, m), SnLinear::new(p / "j1", m, 1)],
+            f,
+            theta_x: SnLinear::new(p / "theta_x", 4 * w, 1),
+            // Residual: H(z) = z + W₂ lrelu(W₁ z), so H keeps z's scale instead of shrinking it.
+            h: vec![SnLinear::new(p / "h0", latent, m), SnLinear::new(p / "h1", m, latent)],
+            theta_z: SnLinear::new(p / "theta_z", latent, 1),
+            j: vec![SnLinear::new(p / "j0", 4 * w + latent, jw), SnLinear::new(p / "j1", jw, jw), SnLinear::new(p / "j2", jw, 1)],
+            dropout: a.dropout,
         }
     }
 
+    /// F(x): mean-pooled image features `[N, 4·d_width]`.
+    pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
+        let h = match &self.f {
+            ImageBody::Resnet(blocks) => {
+                let mut h = x.shallow_clone();
+                for b in blocks {
+                    h = b.forward_t(&h, train);
+                }
+                h.relu()
+            }
+            ImageBody::Dcgan(convs) => {
+                let mut h = x.shallow_clone();
+                for c in convs {
+                    h = lrelu(&c.forward_t(&h, train)).dropout(self.dropout, train);
+                }
+                h
+            }
+        };
+        h.mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+    }
+
+    /// H(z), residual.
+    pub fn latent_features(&self, z: &Tensor, train: bool) -> Tensor {
+        z + self.h[1].forward_t(&lrelu(&self.h[0].forward_t(z, train)), train)
+    }
+
+    /// J on given F(x) and H(z).
+    pub fn joint(&self, fx: &Tensor, hz: &Tensor, train: bool) -> Tensor {
+        let mut h = Tensor::cat(&[fx, hz], 1);
+        for l in &self.j[..2] {
+            h = lrelu(&l.forward_t(&h, train)).dropout(self.dropout, train);
+        }
+        self.j[2].forward_t(&h, train).squeeze_dim(1)
+    }
+
     pub fn forward_t(&self, x: &Tensor, z: &Tensor, train: bool) -> Scores {
-        let mut fx = x.shallow_clone();
-        for b in &self.f {
-            fx = b.forward_t(&fx, train);
-        }
-        let fx = fx.relu().sum_dim_intlist([2i64, 3].as_slice(), false, Kind::Float);
-        let mut hz = z.shallow_clone();
-        for l in &self.h {
-            hz = l.forward_t(&hz, train).relu();
-        }
-        let j = self.j[1].forward_t(&self.j[0].forward_t(&Tensor::cat(&[&fx, &hz], 1), train).relu(), train);
-        Scores {
-            s_x: self.theta_x.forward_t(&fx, train).squeeze_dim(1),
-            s_z: self.theta_z.forward_t(&hz, train).squeeze_dim(1),
-            s_xz: j.squeeze_dim(1),
-        }
+        let fx = self.features(x, train);
+        let hz = self.latent_features(z, train);
+        Scores { s_x: self.theta_x.forward_t(&fx, train).squeeze_dim(1), s_z: self.theta_z.forward_t(&hz, train).squeeze_dim(1), s_xz: self.joint(&fx, &hz, train) }
     }
 }

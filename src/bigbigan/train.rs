@@ -1,13 +1,14 @@
 //! BigBiGAN training: alternating hinge-loss steps for D and for (E, G), separate Adam optimisers (so E
 //! can have its own, higher learning rate), an EMA copy of G, seeded data order and latents,
-//! checkpoints with resume, and a CSV training log.
+//! checkpoints with resume, and a CSV training log with diagnostics (see [`super::diagnostics`]).
 //!
-//! Each step is `d_steps` D updates (2, as BigGAN) then one (E, G) update.
+//! Each step is `d_steps` D updates then one (E, G) update, each on its own batch and latents.
 //!
 //! Losses (BigBiGAN §3, h(t) = max(0, 1 − t)), with y = +1 for encoder pairs (x, E(x)) and −1 for
 //! generator pairs (G(z), z):
 //! * D: mean h(y·s_xz) + [unary] mean h(y·s_x) + mean h(y·s_z)
-//! * E, G: mean y·(s_xz + [unary] s_x + s_z)
+//! * E, G: mean y·(s_xz + [unary] s_x + s_z) [+ λ mean ‖E(G(z)) − z‖², BiGAN's latent regressor, when
+//!   `latent_regression` > 0: a comparison variant only]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,15 +16,16 @@ use std::path::PathBuf;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+use super::diagnostics::{self, Diagnostics, LOG_HEADER};
 use super::nets::{Discriminator, Encoder, Generator, Scores};
 use super::TrainConfig;
-use crate::data::split::seeded_permutation;
-use crate::data::{Dataset, DatasetSpec, Preprocess};
+use crate::data::{Dataset, DatasetSpec, HashOptions, Preprocess};
 use crate::error::{Error, IoContext, Result};
+use crate::seeded::seeded_permutation;
 
-/// Adam as BigGAN sets it (β1 = 0, β2 = 0.999).
-fn adam(vs: &nn::VarStore, lr: f64) -> Result<nn::Optimizer> {
-    Ok(nn::Adam { beta1: 0.0, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }.build(vs, lr)?)
+/// Adam with the config's β1 (BigGAN: 0; DCGAN/ALI: 0.5), β2 = 0.999.
+fn adam(vs: &nn::VarStore, lr: f64, beta1: f64) -> Result<nn::Optimizer> {
+    Ok(nn::Adam { beta1, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }.build(vs, lr)?)
 }
 
 /// The networks and their variable stores (`g_ema` is the exported generator).
@@ -67,25 +69,60 @@ pub struct StepLosses {
     pub score_generator: f64,
 }
 
-/// Fashion-MNIST-style gray images as `[N, 1, 32, 32]` in [-1, 1] (28×28 padded with −1), and their
-/// original side (the exported encoder's input size).
-pub fn load_images(spec: &str, limit: Option<usize>, seed: u64) -> Result<(Tensor, i64)> {
+/// Fashion-MNIST-style gray images as `[N, 1, S, S]` in [-1, 1] for networks working at side `S` (28, or
+/// 32 with the 28×28 images padded with −1), and the images' own side (the exported encoder's input).
+pub fn load_images(spec: &str, limit: Option<usize>, seed: u64, side_for: i64) -> Result<(Tensor, i64)> {
     let spec = DatasetSpec::parse(spec)?;
-    let data = Dataset::open(&spec, "train")?.subset(limit, seed);
+    let data = Dataset::open(&spec, "train", &HashOptions::default())?.subset(limit, seed);
     let pre = Preprocess::native(1);
     let mut values = Vec::with_capacity(data.len() * 28 * 28);
     let mut side = 0;
     for s in &data.samples {
         let (v, [_, h, w]) = pre.load(s)?;
-        if h != w || (h != 28 && h != 32) {
-            return Err(Error::Dataset { path: spec.path.clone(), reason: format!("image {} is {w}×{h}; BigBiGAN-mini trains on 28×28 or 32×32 gray images", s.id) });
+        if h != w || h as i64 > side_for {
+            return Err(Error::Dataset { path: spec.path.clone(), reason: format!("image {} is {w}×{h}; BigBiGAN-mini trains on square gray images of at most {side_for}×{side_for}", s.id) });
         }
         side = h as i64;
         values.extend(v);
     }
     let x = Tensor::f_from_slice(&values)?.f_view([data.len() as i64, 1, side, side])?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
-    let pad = (32 - side) / 2;
+    let pad = (side_for - side) / 2;
     Ok((x.f_pad([pad, pad, pad, pad], "constant", Some(-1.0))?, side))
+}
+
+/// The loss terms of one evaluation, per score: D's hinge terms and E/G's score differences.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Terms {
+    pub d_xz: f64,
+    pub d_x: f64,
+    pub d_z: f64,
+    pub eg_xz: f64,
+    pub eg_x: f64,
+    pub eg_z: f64,
+}
+
+/// h(y·s) with h(t) = max(0, 1 − t); y = +1 for encoder pairs, −1 for generator pairs.
+fn hinge_pair(e: &Tensor, g: &Tensor) -> Tensor {
+    (e.neg() + 1.0).relu().mean(Kind::Float) + (g + 1.0).relu().mean(Kind::Float)
+}
+
+/// E/G's term of one score: mean over encoder pairs minus mean over generator pairs.
+fn score_gap(e: &Tensor, g: &Tensor) -> Tensor {
+    e.mean(Kind::Float) - g.mean(Kind::Float)
+}
+
+impl Terms {
+    pub fn of(enc: &Scores, gen: &Scores) -> Terms {
+        let v = |t: Tensor| t.double_value(&[]);
+        Terms {
+            d_xz: v(hinge_pair(&enc.s_xz, &gen.s_xz)),
+            d_x: v(hinge_pair(&enc.s_x, &gen.s_x)),
+            d_z: v(hinge_pair(&enc.s_z, &gen.s_z)),
+            eg_xz: v(score_gap(&enc.s_xz, &gen.s_xz)),
+            eg_x: v(score_gap(&enc.s_x, &gen.s_x)),
+            eg_z: v(score_gap(&enc.s_z, &gen.s_z)),
+        }
+    }
 }
 
 pub struct Trainer {
@@ -100,9 +137,9 @@ pub struct Trainer {
 impl Trainer {
     pub fn new(cfg: TrainConfig, device: Device) -> Result<Trainer> {
         let models = Models::new(&cfg, device);
-        let opt_g = adam(&models.vs_g, cfg.lr_g)?;
-        let opt_e = adam(&models.vs_e, cfg.lr_e)?;
-        let opt_d = adam(&models.vs_d, cfg.lr_d)?;
+        let opt_g = adam(&models.vs_g, cfg.lr_g, cfg.beta1)?;
+        let opt_e = adam(&models.vs_e, cfg.lr_e, cfg.beta1)?;
+        let opt_d = adam(&models.vs_d, cfg.lr_d, cfg.beta1)?;
         Ok(Trainer { cfg, models, opt_g, opt_e, opt_d, step: 0 })
     }
 
@@ -111,26 +148,26 @@ impl Trainer {
     }
 
     fn d_loss(&self, enc: &Scores, gen: &Scores) -> Tensor {
-        // h(y·s) with h(t) = max(0, 1 − t); y = +1 for encoder pairs, −1 for generator pairs.
-        let h = |s: &Tensor, y: f64| (s * (-y) + 1.0).relu().mean(Kind::Float);
-        let pair = |e: &Tensor, g: &Tensor| h(e, 1.0) + h(g, -1.0);
-        let mut loss = pair(&enc.s_xz, &gen.s_xz);
+        let mut loss = hinge_pair(&enc.s_xz, &gen.s_xz);
         if self.cfg.unary {
-            loss = loss + pair(&enc.s_x, &gen.s_x) + pair(&enc.s_z, &gen.s_z);
+            loss = loss + hinge_pair(&enc.s_x, &gen.s_x) + hinge_pair(&enc.s_z, &gen.s_z);
         }
         loss
     }
 
-    /// `cfg.d_steps` D steps, each on the next image batch with fresh latents, then one (E, G) step on
-    /// the last of them. The reported D loss is the mean over its steps.
+    /// `cfg.d_steps` D steps, each on the next image batch with fresh latents, then one (E, G) step on a
+    /// batch and latents of its own. The reported D loss is the mean over its steps.
     pub fn train_step(&mut self, images: &Tensor) -> Result<StepLosses> {
         let mut d = 0.0;
-        let (mut x, mut z) = (Tensor::new(), Tensor::new());
+        let per_step = self.cfg.d_steps + 1;
+        let latent = self.models.g.latent();
         for k in 0..self.cfg.d_steps {
-            x = self.batch(images, self.step * self.cfg.d_steps + k)?;
-            z = Tensor::f_randn([x.size()[0], self.models.g.latent()], (Kind::Float, x.device()))?;
+            let x = self.batch(images, self.step * per_step + k)?;
+            let z = Tensor::f_randn([x.size()[0], latent], (Kind::Float, x.device()))?;
             d += self.d_step(&x, &z)? / self.cfg.d_steps as f64;
         }
+        let x = self.batch(images, self.step * per_step + self.cfg.d_steps)?;
+        let z = Tensor::f_randn([x.size()[0], latent], (Kind::Float, x.device()))?;
         let (eg, score_encoder, score_generator) = self.eg_step(&x, &z)?;
         self.update_ema()?;
         self.step += 1;
@@ -152,9 +189,14 @@ impl Trainer {
     pub fn eg_step(&mut self, x: &Tensor, z: &Tensor) -> Result<(f64, f64, f64)> {
         let m = &self.models;
         let enc = m.d.forward_t(x, &m.e.forward_t(x, true).z_sample, true);
-        let gen = m.d.forward_t(&m.g.forward_t(z, true), z, true);
+        let gz = m.g.forward_t(z, true);
+        let gen = m.d.forward_t(&gz, z, true);
         let (se, sg) = (self.total(&enc).mean(Kind::Float), self.total(&gen).mean(Kind::Float));
-        let loss = &se - &sg;
+        let mut loss = &se - &sg;
+        if self.cfg.latent_regression > 0.0 {
+            let recovered = m.e.forward_t(&gz, true).z_mean;
+            loss = loss + (recovered - z).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float) * self.cfg.latent_regression;
+        }
         self.opt_e.zero_grad();
         self.opt_g.zero_grad();
         loss.f_backward()?;
@@ -214,7 +256,7 @@ impl Trainer {
             std::fs::rename(&tmp, &path).at(&path)?;
         }
         let state = serde_json::json!({ "step": self.step, "config": self.cfg });
-        std::fs::write(dir.join("state.json"), serde_json::to_string_pretty(&state).unwrap_or_default()).at(dir.join("state.json"))?;
+        crate::atomic::write(&dir.join("state.json"), serde_json::to_string_pretty(&state).unwrap_or_default().as_bytes())?;
         Ok(dir)
     }
 
@@ -223,10 +265,10 @@ impl Trainer {
         let dir = self.checkpoint_dir();
         let state_path = dir.join("state.json");
         let text = std::fs::read_to_string(&state_path).at(&state_path)?;
-        let state: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::RunFile { path: state_path.clone(), reason: e.to_string() })?;
-        let saved: super::Architecture = serde_json::from_value(state["config"]["architecture"].clone()).map_err(|e| Error::RunFile { path: state_path.clone(), reason: e.to_string() })?;
+        let state: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::TrainConfig { path: state_path.clone(), reason: e.to_string() })?;
+        let saved: super::Architecture = serde_json::from_value(state["config"]["architecture"].clone()).map_err(|e| Error::TrainConfig { path: state_path.clone(), reason: e.to_string() })?;
         if saved != self.cfg.architecture {
-            return Err(Error::RunFile { path: state_path, reason: "the checkpoint's [architecture] differs from the config's; resume with the config it was trained with".into() });
+            return Err(Error::TrainConfig { path: state_path, reason: "the checkpoint's [architecture] differs from the config's; resume with the config it was trained with".into() });
         }
         for (name, vs) in self.models.stores() {
             vs.load(dir.join(format!("{name}.safetensors")))?;
@@ -236,8 +278,9 @@ impl Trainer {
     }
 
     /// Train to `cfg.steps`, checkpointing every `checkpoint_every` steps and at the end; one CSV log line
-    /// per 10 steps in `<out_dir>/train_log.csv`.
-    pub fn train(&mut self, images: &Tensor, progress: bool) -> Result<()> {
+    /// with diagnostics every `log_every` steps in `<out_dir>/train_log.csv`, plotted into
+    /// `train_log.png` at the end.
+    pub fn train(&mut self, images: &Tensor, reporter: &crate::reporter::Reporter) -> Result<()> {
         let out = self.cfg.out_dir();
         std::fs::create_dir_all(&out).at(&out)?;
         let log_path = out.join("train_log.csv");
@@ -245,22 +288,24 @@ impl Trainer {
         let fresh = self.step == 0 || !log_path.exists();
         let mut log = if fresh { std::fs::File::create(&log_path) } else { std::fs::OpenOptions::new().append(true).open(&log_path) }.at(&log_path)?;
         if fresh {
-            writeln!(log, "step,d_loss,eg_loss,score_encoder_pairs,score_generator_pairs,seconds").at(&log_path)?;
+            writeln!(log, "{LOG_HEADER}").at(&log_path)?;
         }
+        let probe = Diagnostics::new(self, images)?;
         // Latents continue from a stream seeded by (seed, step), so a resumed run is itself deterministic.
         tch::manual_seed(self.cfg.seed.wrapping_add(self.step as u64) as i64);
-        let bar = if progress { indicatif::ProgressBar::new(self.cfg.steps as u64) } else { indicatif::ProgressBar::hidden() };
+        let bar = reporter.bar(self.cfg.steps as u64, format!("train {}", self.cfg.name));
         bar.set_position(self.step as u64);
         let start = std::time::Instant::now();
         while self.step < self.cfg.steps {
             let l = self.train_step(images)?;
             if !(l.d.is_finite() && l.eg.is_finite()) {
                 self.save_checkpoint()?;
-                return Err(Error::Probe(format!("training diverged at step {} (D loss {}, E/G loss {}); lower the learning rates", self.step, l.d, l.eg)));
+                return Err(Error::Training { name: self.cfg.name.clone(), reason: format!("diverged at step {} (D loss {}, E/G loss {}); lower the learning rates (the last checkpoint is kept)", self.step, l.d, l.eg) });
             }
-            if self.step % 10 == 0 {
-                writeln!(log, "{},{:.5},{:.5},{:.5},{:.5},{:.1}", self.step, l.d, l.eg, l.score_encoder, l.score_generator, start.elapsed().as_secs_f64()).at(&log_path)?;
-                bar.set_message(format!("D {:.3} EG {:.3}", l.d, l.eg));
+            if self.step % self.cfg.log_every == 0 || self.step == self.cfg.steps {
+                let row = probe.measure(self)?;
+                writeln!(log, "{},{:.5},{:.5},{},{:.1}", self.step, l.d, l.eg, row.csv(), start.elapsed().as_secs_f64()).at(&log_path)?;
+                bar.set_message(format!("D {:.3} EG {:.3} corr {:.2}", l.d, l.eg, row.corr_z));
             }
             bar.inc(1);
             if self.step % self.cfg.checkpoint_every == 0 || self.step == self.cfg.steps {
@@ -268,7 +313,54 @@ impl Trainer {
             }
         }
         bar.finish_and_clear();
+        drop(log);
+        diagnostics::plot(&log_path, &out.join("train_log.png"))?;
         Ok(())
+    }
+}
+
+/// Images and latents the BatchNorm statistics of exports are calibrated on (batches × size).
+const CALIBRATION_BATCHES: usize = 16;
+const CALIBRATION_BATCH: usize = 128;
+
+impl Trainer {
+    /// Seeded batches of training images for BN calibration (the same for every export of a run).
+    pub fn calibration_images(&self, images: &Tensor) -> Result<Vec<Tensor>> {
+        let n = images.size()[0] as usize;
+        let perm = seeded_permutation(n, self.cfg.seed ^ 0x63616c69); // "cali"
+        perm.chunks(CALIBRATION_BATCH)
+            .take(CALIBRATION_BATCHES)
+            .map(|idx| {
+                let idx: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+                Ok(images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(images.device())?)?)
+            })
+            .collect()
+    }
+
+    /// Calibrate E's BatchNorm statistics on training images, and the EMA generator's on fresh latents.
+    pub fn calibrate(&mut self, images: &Tensor) -> Result<()> {
+        let batches = self.calibration_images(images)?;
+        let m = &self.models;
+        super::calibrate::calibrate(&m.vs_e, &batches, |x| {
+            let _ = m.e.forward_t(x, true);
+        })?;
+        let latent = m.g_ema.latent();
+        // Seeded: every export of a run calibrates on the same latents.
+        tch::manual_seed((self.cfg.seed ^ 0x63616c69) as i64);
+        let zs: Vec<Tensor> = (0..CALIBRATION_BATCHES).map(|_| Tensor::randn([CALIBRATION_BATCH as i64, latent], (Kind::Float, images.device()))).collect();
+        super::calibrate::calibrate(&m.vs_g_ema, &zs, |z| {
+            let _ = m.g_ema.forward_t(z, true);
+        })?;
+        Ok(())
+    }
+
+    /// Export the encoder as it is now (before training: Table 1's random-init baseline), with BN
+    /// statistics calibrated on training images.
+    pub fn export_random_encoder(&mut self, images: &Tensor, side: i64) -> Result<PathBuf> {
+        self.calibrate(images)?;
+        let cfg = self.cfg.clone();
+        let m = &mut self.models;
+        super::export::export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, side, &export_dir(&cfg), &format!("{}-e-random", cfg.name), &format!("{} step 0 (random init, BN calibrated)", cfg.name))
     }
 }
 

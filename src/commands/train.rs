@@ -4,18 +4,24 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use bbeval::bigbigan::export::{export_encoder, export_run};
-use bbeval::bigbigan::train::{export_dir, has_checkpoint, load_images, Trainer};
+use bbeval::bigbigan::export::export_run;
+use bbeval::bigbigan::train::{has_checkpoint, load_images, Trainer};
 use bbeval::bigbigan::TrainConfig;
-use tch::Device;
+use bbeval::context::ExecutionContext;
+use serde_json::json;
 
-pub fn train_bigbigan(config: &Path, resume: bool, steps: Option<usize>, cpu: bool, progress: bool) -> Result<ExitCode> {
+use super::Output;
+
+pub fn train_bigbigan(out: &Output, config: &Path, resume: bool, steps: Option<usize>, seed: Option<u64>, ctx: &ExecutionContext) -> Result<ExitCode> {
     let mut cfg = TrainConfig::load(config)?;
     if let Some(steps) = steps {
         cfg.steps = steps;
     }
-    let device = if cpu { Device::Cpu } else { Device::cuda_if_available() };
-    let (images, side) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed)?;
+    if let Some(seed) = seed {
+        cfg = cfg.with_seed(seed);
+    }
+    let device = ctx.device;
+    let (images, side) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed, cfg.architecture.image_size())?;
     let images = images.to_device(device);
     let mut trainer = Trainer::new(cfg.clone(), device)?;
     if resume {
@@ -23,18 +29,32 @@ pub fn train_bigbigan(config: &Path, resume: bool, steps: Option<usize>, cpu: bo
             anyhow::bail!("{}: no checkpoint to resume from (run without --resume first)", cfg.out_dir().display());
         }
         let step = trainer.resume()?;
-        eprintln!("resumed {} at step {step}", cfg.name);
+        out.reporter.info(format!("resumed {} at step {step}", cfg.name));
     } else {
         // The randomly initialised encoder: Table 1's baseline row.
-        let m = &mut trainer.models;
-        let random = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, side, &export_dir(&cfg), &format!("{}-e-random", cfg.name), &format!("{} step 0 (random init)", cfg.name))?;
-        eprintln!("exported random-init encoder: {}", random.display());
+        let random = trainer.export_random_encoder(&images, side)?;
+        out.reporter.info(format!("exported random-init encoder: {}", random.display()));
     }
-    eprintln!("training {} on {} images ({} steps, batch {}, unary {}, lr E/G/D {}/{}/{}) on {:?}", cfg.name, images.size()[0], cfg.steps, cfg.batch_size, cfg.unary, cfg.lr_e, cfg.lr_g, cfg.lr_d, device);
+    out.reporter.info(format!(
+        "training {} on {} images ({} steps, batch {}, unary {}, lr E/G/D {}/{}/{}) on {}",
+        cfg.name,
+        images.size()[0],
+        cfg.steps,
+        cfg.batch_size,
+        cfg.unary,
+        cfg.lr_e,
+        cfg.lr_g,
+        cfg.lr_d,
+        ctx.describe()
+    ));
     let start = std::time::Instant::now();
-    trainer.train(&images, progress).with_context(|| format!("training {}", cfg.name))?;
-    let (e, g) = export_run(&mut trainer, side)?;
-    println!("trained {} to step {} in {:.0} s", cfg.name, trainer.step, start.elapsed().as_secs_f64());
-    println!("encoder: {}\ngenerator: {}\nlog: {}", e.display(), g.display(), cfg.out_dir().join("train_log.csv").display());
+    trainer.train(&images, &out.reporter).with_context(|| format!("training {}", cfg.name))?;
+    let (e, g) = export_run(&mut trainer, &images, side)?;
+    let log = cfg.out_dir().join("train_log.csv");
+    let seconds = start.elapsed().as_secs_f64();
+    out.emit(&json!({ "name": cfg.name, "step": trainer.step, "seconds": seconds, "encoder": e, "generator": g, "log": log, "device": ctx.device_name() }), || {
+        println!("trained {} to step {} in {seconds:.0} s", cfg.name, trainer.step);
+        println!("encoder: {}\ngenerator: {}\nlog: {}", e.display(), g.display(), log.display());
+    })?;
     Ok(ExitCode::SUCCESS)
 }

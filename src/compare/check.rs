@@ -1,21 +1,70 @@
 //! `bbeval check`: compare a fresh run against a committed baseline and fail on regressions.
 //!
-//! A metric regresses when it falls more than `tolerance` below the baseline, or — with `interval` — when
-//! the paired bootstrap 95% interval of its change lies entirely below zero. A baseline row the new run
-//! lacks, a different val set, or a protocol-version mismatch is an error, never a pass.
+//! Every metric of [`crate::report::metrics::METRICS`] is gated in its own direction: a metric regresses
+//! when it gets worse (lower top-1 or IS, higher FID) by more than its tolerance, or — with `interval` —
+//! when the paired bootstrap 95% interval of an accuracy's change lies entirely below zero. A baseline row
+//! or generation entry the new run lacks, a different val set, or a protocol-version mismatch is an error,
+//! never a pass.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::deltas::{deltas, markdown, missing_rows, Delta};
 use super::versions_agree;
 use crate::error::{Error, Result};
+use crate::report::metrics::{self, Unit};
 use crate::report::Results;
+
+/// Per-metric tolerances in display units (points for accuracies, FID/IS units for scores).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tolerances(pub BTreeMap<String, f64>);
+
+impl Default for Tolerances {
+    fn default() -> Self {
+        Tolerances(metrics::METRICS.iter().map(|m| (m.name.to_string(), m.default_tolerance)).collect())
+    }
+}
+
+impl Tolerances {
+    /// Parse `--tolerance` values: a bare number sets every accuracy (points); `name=value` sets one
+    /// metric. Values must be finite and ≥ 0.
+    pub fn parse(args: &[String]) -> Result<Tolerances> {
+        let mut t = Tolerances::default();
+        for arg in args.iter().flat_map(|a| a.split(',')).map(str::trim).filter(|a| !a.is_empty()) {
+            let bad = |why: String| Error::Check(format!("--tolerance `{arg}`: {why}"));
+            let (name, value) = match arg.split_once('=') {
+                Some((n, v)) => (Some(n.trim()), v.trim()),
+                None => (None, arg),
+            };
+            let value: f64 = value.parse().map_err(|_| bad("not a number".into()))?;
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(bad("must be finite and ≥ 0".into()));
+            }
+            match name {
+                None => {
+                    for m in metrics::METRICS.iter().filter(|m| m.unit == Unit::Percent) {
+                        t.0.insert(m.name.to_string(), value);
+                    }
+                }
+                Some(n) if metrics::by_name(n).is_some() => {
+                    t.0.insert(n.to_string(), value);
+                }
+                Some(n) => return Err(bad(format!("unknown metric `{n}`{}; known: {}", crate::suggest::did_you_mean(n, &metrics::names()), metrics::names().join(", ")))),
+            }
+        }
+        Ok(t)
+    }
+
+    pub fn of(&self, metric: &str) -> f64 {
+        self.0.get(metric).copied().unwrap_or(0.0)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
-    /// Largest drop allowed, as a fraction (0.005 = half a point).
-    pub tolerance: f64,
-    /// Also fail a metric whose paired 95% interval of change lies below zero.
+    pub tolerances: Tolerances,
+    /// Also fail an accuracy whose paired 95% interval of change lies below zero.
     pub interval: bool,
     pub allow_mixed_versions: bool,
 }
@@ -31,7 +80,7 @@ pub struct Finding {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckReport {
     pub passed: bool,
-    pub tolerance: f64,
+    pub tolerances: Tolerances,
     pub interval: bool,
     pub findings: Vec<Finding>,
 }
@@ -49,11 +98,19 @@ impl CheckReport {
 }
 
 fn judge(d: &Delta, opts: &CheckOptions) -> Option<String> {
-    if d.delta < -opts.tolerance - 1e-12 {
-        return Some(format!("dropped {:.2} points, more than the tolerance of {:.2}", -100.0 * d.delta, 100.0 * opts.tolerance));
+    let m = d.descriptor()?;
+    let tolerance = opts.tolerances.of(m.name);
+    let worse = m.worsening(d.delta);
+    if worse > tolerance + 1e-9 {
+        let (what, unit) = match (m.higher_is_better, m.unit) {
+            (true, Unit::Percent) => ("dropped", " points"),
+            (true, Unit::Score) => ("dropped", ""),
+            (false, _) => ("rose", ""),
+        };
+        return Some(format!("{what} {worse:.2}{unit}, more than the tolerance of {tolerance:.2}{unit}"));
     }
     match d.ci95 {
-        Some((_, hi)) if opts.interval && hi < 0.0 => Some(format!("paired 95% interval of the change lies below 0 (upper bound {:+.2} points)", 100.0 * hi)),
+        Some((_, hi)) if opts.interval && hi < 0.0 => Some(format!("paired 95% interval of the change lies below 0 (upper bound {:+.2} points)", m.display(hi))),
         _ => None,
     }
 }
@@ -71,7 +128,7 @@ pub fn check(baseline: &Results, candidate: &Results, opts: &CheckOptions) -> Re
     let missing = missing_rows(baseline, candidate);
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
-        return Err(Error::Check(format!("rows of the baseline `{}` missing from the new run: {}", baseline.name, names.join("; "))));
+        return Err(Error::Check(format!("rows or generation entries of the baseline `{}` missing from the new run: {}", baseline.name, names.join("; "))));
     }
     let findings: Vec<Finding> = deltas(baseline, candidate)
         .into_iter()
@@ -80,5 +137,19 @@ pub fn check(baseline: &Results, candidate: &Results, opts: &CheckOptions) -> Re
             Finding { regressed: reason.is_some(), reason, delta }
         })
         .collect();
-    Ok(CheckReport { passed: findings.iter().all(|f| !f.regressed), tolerance: opts.tolerance, interval: opts.interval, findings })
+    Ok(CheckReport { passed: findings.iter().all(|f| !f.regressed), tolerances: opts.tolerances.clone(), interval: opts.interval, findings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerances_parse_per_metric_and_refuse_nonsense() {
+        let t = Tolerances::parse(&["0.25".into(), "fid=2".into()]).unwrap();
+        assert_eq!((t.of("top1"), t.of("top5"), t.of("fid"), t.of("is")), (0.25, 0.25, 2.0, crate::protocol::CHECK_TOLERANCE_IS));
+        for bad in ["-1", "nan", "inf", "fdi=1", "top1=x"] {
+            assert!(Tolerances::parse(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ pub mod check;
 pub mod deltas;
 pub mod plots;
 
-use crate::config::PROTOCOL_VERSION;
+use crate::protocol::PROTOCOL_VERSION;
 use crate::error::{Error, Result};
 use crate::report::Results;
 

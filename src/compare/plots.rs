@@ -112,12 +112,14 @@ fn draw_heatmap<DB: DrawingBackend>(area: DrawingArea<DB, Shift>, title: &str, r
         SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
         _ => String::new(),
     };
-    let lr_names: Vec<String> = lrs.iter().map(|v| format!("{v}")).collect();
+    // A full-batch back-end (L-BFGS) has no learning rate: one column.
+    let full_batch = grid.iter().all(|g| g.lr.is_none());
+    let lr_names: Vec<String> = if full_batch { vec!["—".into()] } else { lrs.iter().map(|v| format!("{v}")).collect() };
     let l2_names: Vec<String> = l2s.iter().map(|v| format!("{v:.0e}")).collect();
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("learning rate")
+        .x_desc(if full_batch { "full-batch L-BFGS (no learning rate)" } else { "learning rate" })
         .y_desc("L2 (λ)")
         .x_label_formatter(&|v| name(&lr_names, v))
         .y_label_formatter(&|v| name(&l2_names, v))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::{Sample, Source};
+use super::{Listing, Sample, Source};
 use crate::error::{Error, IoContext, Result};
 
 /// 8-bit gray images held in memory (Fashion-MNIST train is 47 MB).
@@ -75,7 +75,7 @@ fn parse(path: &Path, bytes: &[u8], want_dims: usize) -> Result<(Vec<usize>, usi
     Ok((shape, header))
 }
 
-pub(super) fn open(dir: &Path, split: &str) -> Result<(Vec<Sample>, usize, String)> {
+pub(super) fn open(dir: &Path, split: &str, _hashing: &super::HashOptions) -> Result<Listing> {
     let prefix = match split {
         "train" => "train",
         "val" | "test" => "t10k",
@@ -111,5 +111,5 @@ pub(super) fn open(dir: &Path, split: &str) -> Result<(Vec<Sample>, usize, Strin
             source: Source::Gray { images: images.clone(), index },
         })
         .collect();
-    Ok((samples, num_classes, hash))
+    Ok(Listing { samples, num_classes, content_hash: hash, notes: Vec::new() })
 }

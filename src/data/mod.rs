@@ -1,18 +1,13 @@
-//! Datasets: which samples a split holds, with labels and a content hash; seeded subsets and the train-val
-//! split; decoding and resizing of images.
+//! Datasets: which samples a split holds, with labels and a content hash; seeded subsets; decoding and
+//! resizing of images.
 //!
-//! A dataset is named by a spec `kind:path`:
-//! * `imagenet:ROOT` — `ROOT/train/<wnid>/*.JPEG`, and `ROOT/val/<wnid>/*.JPEG` or a flat `ROOT/val/` with
-//!   `ROOT/val_labels.txt` (lines `<file name> <wnid or class index>`); classes are the sorted wnids.
-//! * `folder:ROOT` — class-per-folder image sets, `ROOT/<split>/<class>/*`.
-//! * `idx:DIR` — IDX files (MNIST, Fashion-MNIST): `train-*` for train, `t10k-*` for val, `.gz` or not.
-//! * `samples:DIR` — foolbox-style sample folders: every image, label = last number of the file name;
-//!   the one split is called `val`.
+//! A dataset is named by a spec `kind:path`; the kinds are the entries of [`KINDS`] (ImageNet folders,
+//! class-per-folder sets, IDX files, foolbox-style sample folders), whose `help` texts describe the layouts.
 
+mod content;
 mod folders;
 mod idx;
 pub mod preprocess;
-pub mod split;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::protocol::{TRAIN_VAL_FRACTION, TRAIN_VAL_IMAGENET};
 use crate::suggest::did_you_mean;
 
+pub use content::HashOptions;
 pub use idx::IdxImages;
 pub use preprocess::{Filter, Preprocess};
 
@@ -43,16 +40,102 @@ pub struct Sample {
     pub source: Source,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DatasetKind {
-    Imagenet,
-    Folder,
-    Idx,
-    Samples,
+/// What opening one split of a dataset found.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub samples: Vec<Sample>,
+    pub num_classes: usize,
+    /// sha256 over what identifies the content, hex.
+    pub content_hash: String,
+    /// Things the user should hear about (entries that are not images, empty classes, …).
+    pub notes: Vec<String>,
 }
 
-const KINDS: [&str; 4] = ["imagenet", "folder", "idx", "samples"];
+/// One dataset kind: how a `kind:path` spec of it is opened. [`KINDS`] is the registry that parsing,
+/// display, the CLI help and the raw-pixel encoder all read; adding a kind is one entry here plus its
+/// opener.
+#[derive(Debug)]
+pub struct KindInfo {
+    pub name: &'static str,
+    /// The layout, for the CLI help and error messages.
+    pub help: &'static str,
+    /// Channels of the raw images (the raw-pixel encoder keeps them).
+    pub channels: u8,
+    open: fn(&Path, &str, &HashOptions) -> Result<Listing>,
+    /// Train images held out for model selection by default, given the train size.
+    default_train_val: fn(usize) -> usize,
+}
+
+fn fraction_train_val(n_train: usize) -> usize {
+    ((n_train as f64) * TRAIN_VAL_FRACTION).round() as usize
+}
+
+pub static KINDS: &[KindInfo] = &[
+    KindInfo {
+        name: "imagenet",
+        help: "ROOT/train/<wnid>/*.JPEG, and ROOT/val/<wnid>/ or a flat ROOT/val/ with ROOT/val_labels.txt",
+        channels: 3,
+        open: folders::open_imagenet,
+        default_train_val: |n| TRAIN_VAL_IMAGENET.min(n / 2),
+    },
+    KindInfo { name: "folder", help: "ROOT/<split>/<class>/* (class-per-folder image sets)", channels: 3, open: folders::open_class_folders, default_train_val: fraction_train_val },
+    KindInfo { name: "idx", help: "MNIST/Fashion-MNIST IDX files in DIR (`.gz` or not; val = t10k)", channels: 1, open: idx::open, default_train_val: fraction_train_val },
+    KindInfo { name: "samples", help: "foolbox-style DIR of images named *_<label>.<ext>; one split, `val`", channels: 3, open: folders::open_samples, default_train_val: fraction_train_val },
+];
+
+/// A dataset kind: an entry of [`KINDS`]. Serialised as its name.
+#[derive(Clone, Copy)]
+pub struct DatasetKind(&'static KindInfo);
+
+impl DatasetKind {
+    pub fn by_name(name: &str) -> Result<DatasetKind> {
+        KINDS.iter().find(|k| k.name == name).map(DatasetKind).ok_or_else(|| {
+            let known: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+            Error::Unknown { kind: "dataset kind", name: name.into(), suggestion: did_you_mean(name, &known), known: known.join(", ") }
+        })
+    }
+    pub fn info(&self) -> &'static KindInfo {
+        self.0
+    }
+    pub fn name(&self) -> &'static str {
+        self.0.name
+    }
+    pub fn channels(&self) -> u8 {
+        self.0.channels
+    }
+}
+
+impl PartialEq for DatasetKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+impl Eq for DatasetKind {}
+
+impl std::fmt::Debug for DatasetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+impl Serialize for DatasetKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for DatasetKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        DatasetKind::by_name(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `--dataset` help text, from the registry: one line per kind.
+pub fn kinds_help() -> String {
+    let lines: Vec<String> = KINDS.iter().map(|k| format!("`{}:PATH`: {}", k.name, k.help)).collect();
+    format!("`kind:path`; kinds: {}", lines.join("; "))
+}
 
 /// `kind:path`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,25 +146,11 @@ pub struct DatasetSpec {
 
 impl DatasetSpec {
     pub fn parse(spec: &str) -> Result<DatasetSpec> {
-        let (kind, path) = spec.split_once(':').ok_or_else(|| Error::Dataset {
-            path: spec.into(),
-            reason: format!("a dataset is `kind:path` with kind one of {}", KINDS.join(", ")),
+        let (kind, path) = spec.split_once(':').ok_or_else(|| {
+            let known: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+            Error::Dataset { path: spec.into(), reason: format!("a dataset is `kind:path` with kind one of {}", known.join(", ")) }
         })?;
-        let kind = match kind {
-            "imagenet" => DatasetKind::Imagenet,
-            "folder" => DatasetKind::Folder,
-            "idx" => DatasetKind::Idx,
-            "samples" => DatasetKind::Samples,
-            other => {
-                return Err(Error::Unknown {
-                    kind: "dataset kind",
-                    name: other.into(),
-                    suggestion: did_you_mean(other, &KINDS),
-                    known: KINDS.join(", "),
-                })
-            }
-        };
-        Ok(DatasetSpec { kind, path: PathBuf::from(path) })
+        Ok(DatasetSpec { kind: DatasetKind::by_name(kind)?, path: PathBuf::from(path) })
     }
 
     /// `kind:path@split`, the split defaulting to `default_split` (used by `bbeval fid` and `bbeval is`).
@@ -100,16 +169,13 @@ impl DatasetSpec {
 
     /// Default number of train images held out for model selection.
     pub fn default_train_val(&self, n_train: usize) -> usize {
-        match self.kind {
-            DatasetKind::Imagenet => crate::config::TRAIN_VAL_IMAGENET.min(n_train / 2),
-            _ => ((n_train as f64) * crate::config::TRAIN_VAL_FRACTION).round() as usize,
-        }
+        (self.kind.0.default_train_val)(n_train)
     }
 }
 
 impl std::fmt::Display for DatasetSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", KINDS[self.kind as usize], self.path.display())
+        write!(f, "{}:{}", self.kind.name(), self.path.display())
     }
 }
 
@@ -129,28 +195,25 @@ pub struct Dataset {
     pub content_hash: String,
     /// `Some((limit, seed))` when this is a subset.
     pub subset: Option<(usize, u64)>,
+    /// What opening it found worth telling (see [`Listing::notes`]).
+    pub notes: Vec<String>,
 }
 
 impl Dataset {
-    /// List a split. ImageNet-size folders are listed, never read, here.
-    pub fn open(spec: &DatasetSpec, split: &str) -> Result<Dataset> {
-        let (samples, num_classes, content_hash) = match spec.kind {
-            DatasetKind::Idx => idx::open(&spec.path, split)?,
-            DatasetKind::Imagenet => folders::open_imagenet(&spec.path, split)?,
-            DatasetKind::Folder => folders::open_class_folders(&spec.path, split)?,
-            DatasetKind::Samples => folders::open_samples(&spec.path, split)?,
-        };
+    /// List a split and identify its content (image folders: file digests, see [`HashOptions`]).
+    pub fn open(spec: &DatasetSpec, split: &str, hashing: &HashOptions) -> Result<Dataset> {
+        let Listing { samples, num_classes, content_hash, notes } = (spec.kind.0.open)(&spec.path, split, hashing)?;
         if samples.is_empty() {
             return Err(Error::Dataset { path: spec.path.clone(), reason: format!("split `{split}` holds no images") });
         }
-        Ok(Dataset { spec: spec.clone(), split: split.to_string(), samples, num_classes, content_hash, subset: None })
+        Ok(Dataset { spec: spec.clone(), split: split.to_string(), samples, num_classes, content_hash, subset: None, notes })
     }
 
     /// A seeded subset of at most `limit` samples, in the original order.
     pub fn subset(mut self, limit: Option<usize>, seed: u64) -> Dataset {
         if let Some(limit) = limit {
             if limit < self.samples.len() {
-                let keep = split::subset(self.samples.len(), limit, seed);
+                let keep = crate::seeded::subset(self.samples.len(), limit, seed);
                 let mut samples = Vec::with_capacity(keep.len());
                 for i in keep {
                     samples.push(self.samples[i].clone());
@@ -183,12 +246,12 @@ impl Dataset {
     }
 }
 
-/// sha256 over `id \t label \t size` lines: what identifies a listed file set without reading every byte
-/// of an ImageNet-size folder. A changed, added, removed or relabelled file changes it.
-pub(crate) fn content_hash(items: &[(String, u32, u64)]) -> String {
+/// sha256 over `id \t label \t content digest` lines: a changed, added, removed or relabelled file changes
+/// it.
+pub(crate) fn content_hash(items: &[(String, u32, String)]) -> String {
     let mut h = Sha256::new();
-    for (id, label, size) in items {
-        h.update(format!("{id}\t{label}\t{size}\n").as_bytes());
+    for (id, label, digest) in items {
+        h.update(format!("{id}\t{label}\t{digest}\n").as_bytes());
     }
     hex::encode(h.finalize())
 }

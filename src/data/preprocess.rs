@@ -139,7 +139,7 @@ impl Preprocess {
     fn resample(&self, source: &Source, bytes: Vec<u8>, (w, h): (u32, u32), pixel_type: PixelType, size: u32) -> Result<Vec<u8>> {
         let fail = |reason: String| match source {
             Source::File(path) => Error::Decode { path: path.clone(), reason },
-            Source::Gray { .. } => Error::Probe(format!("resize: {reason}")),
+            Source::Gray { images, index } => Error::Decode { path: format!("IDX record {index} ({}×{})", images.cols, images.rows).into(), reason: format!("resize: {reason}") },
         };
         let src = Image::from_vec_u8(w, h, bytes, pixel_type).map_err(|e| fail(e.to_string()))?;
         let mut dst = Image::new(size, size, pixel_type);

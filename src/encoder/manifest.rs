@@ -58,6 +58,9 @@ pub struct Manifest {
     pub output_order: Option<Vec<String>>,
     /// Latent width, for generators and encoders that output `z_*`.
     pub latent: Option<usize>,
+    /// Verification record of an imported model (`bbeval import-tfhub`), relative to the manifest; an
+    /// encoder that names one is used only when the record exists and passed.
+    pub verification: Option<PathBuf>,
 }
 
 impl Manifest {
@@ -68,8 +71,12 @@ impl Manifest {
         if !m.outputs.contains_key("avepool") {
             return Err(fail("[outputs] must declare `avepool` with its width".into()));
         }
+        let dir = path.parent().unwrap_or(Path::new("."));
         if m.weights.is_relative() {
-            m.weights = path.parent().unwrap_or(Path::new(".")).join(&m.weights);
+            m.weights = dir.join(&m.weights);
+        }
+        if let Some(v) = m.verification.as_mut().filter(|v| v.is_relative()) {
+            *v = dir.join(&*v);
         }
         crate::data::sanitize(&m.name).eq(&m.name).then_some(()).ok_or_else(|| {
             fail(format!("name `{}` may hold only ASCII letters, digits, `-`, `_` and `.` (it becomes a file name)", m.name))

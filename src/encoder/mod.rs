@@ -1,21 +1,20 @@
-//! Encoders: one [`Encoder`] trait over TorchScript models (with a TOML manifest) and raw pixels, plus the
-//! BN+CReLU head computed from AvePool when a model does not output `bn_crelu` itself.
+//! Encoders: one [`Encoder`] trait over TorchScript models (with a TOML manifest) and raw pixels.
 //!
 //! An encoder knows tensors, never files: it is handed batches of preprocessed pixels and returns named
-//! feature matrices. Always in eval mode, without gradients.
+//! feature matrices. Always in eval mode, without gradients, on the execution context's device.
 
-pub mod bn_crelu;
 pub mod manifest;
 mod raw;
 mod torchscript;
 
-use crate::data::{DatasetKind, Preprocess};
+use crate::context::ExecutionContext;
+use crate::data::Preprocess;
 use crate::error::Result;
 
-pub use bn_crelu::BnCrelu;
+pub use crate::context::Precision;
 pub use manifest::Manifest;
 pub use raw::RawPixels;
-pub use torchscript::{Precision, TorchScriptEncoder};
+pub use torchscript::TorchScriptEncoder;
 
 /// A batch of preprocessed images, `n × c × h × w` values in row-major order.
 #[derive(Debug, Clone)]
@@ -55,10 +54,11 @@ pub trait Encoder: Send {
     fn encode(&mut self, batch: &Batch) -> Result<Vec<FeatureBatch>>;
 }
 
-/// `raw` (native size), `raw:<size>` (resized square), or the path of a manifest TOML.
-pub fn open(spec: &str, dataset: DatasetKind, precision: Precision) -> Result<Box<dyn Encoder>> {
+/// `raw` (native size), `raw:<size>` (resized square), or the path of a manifest TOML, run in `ctx`.
+/// `channels` is the dataset's (its kind's `channels`): raw pixels keep them.
+pub fn open(spec: &str, channels: u8, ctx: &ExecutionContext) -> Result<Box<dyn Encoder>> {
     if spec == "raw" || spec.starts_with("raw:") {
-        return Ok(Box::new(RawPixels::from_spec(spec, dataset)?));
+        return Ok(Box::new(RawPixels::from_spec(spec, channels)?));
     }
-    Ok(Box::new(TorchScriptEncoder::open(std::path::Path::new(spec), precision)?))
+    Ok(Box::new(TorchScriptEncoder::open(std::path::Path::new(spec), ctx)?))
 }

@@ -1,7 +1,7 @@
 //! Raw pixels as features: the baseline rows of a Table-2 style report.
 
 use super::{Batch, Encoder, FeatureBatch};
-use crate::data::{DatasetKind, Preprocess};
+use crate::data::Preprocess;
 use crate::error::{Error, Result};
 
 pub struct RawPixels {
@@ -10,10 +10,9 @@ pub struct RawPixels {
 }
 
 impl RawPixels {
-    /// `raw` keeps the native size (gray for IDX sets, RGB otherwise); `raw:<size>` resizes the whole
-    /// image (no crop) to a square of that side, bicubic.
-    pub fn from_spec(spec: &str, dataset: DatasetKind) -> Result<RawPixels> {
-        let channels = if dataset == DatasetKind::Idx { 1 } else { 3 };
+    /// `raw` keeps the native size and the dataset's `channels` (1 for IDX sets, 3 otherwise);
+    /// `raw:<size>` resizes the whole image (no crop) to a square of that side, bicubic.
+    pub fn from_spec(spec: &str, channels: u8) -> Result<RawPixels> {
         let mut preprocess = Preprocess::native(channels);
         if let Some(size) = spec.strip_prefix("raw:") {
             let size: u32 = size.parse().ok().filter(|&s| s > 0).ok_or_else(|| Error::Unknown {

@@ -1,38 +1,14 @@
-//! A TorchScript encoder: `forward(x) -> Dict[str, Tensor]`, run on CUDA when present, CPU otherwise.
+//! A TorchScript encoder: `forward(x) -> Dict[str, Tensor]` (or a tuple / side-by-side tensor named by the
+//! manifest's `output_order`), run on the execution context's device and precision.
 
 use std::path::{Path, PathBuf};
 
 use tch::{CModule, Device, IValue, Kind, Tensor};
 
 use super::{Batch, Encoder, FeatureBatch, Manifest};
+use crate::context::{ExecutionContext, Precision};
 use crate::data::Preprocess;
 use crate::error::{Error, Result};
-
-/// Numeric precision of the forward pass. Half precisions are for CUDA only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    F32,
-    F16,
-    Bf16,
-}
-
-impl Precision {
-    fn kind(self) -> Kind {
-        match self {
-            Precision::F32 => Kind::Float,
-            Precision::F16 => Kind::Half,
-            Precision::Bf16 => Kind::BFloat16,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::F16 => "f16",
-            Precision::Bf16 => "bf16",
-        }
-    }
-}
 
 pub struct TorchScriptEncoder {
     manifest: Manifest,
@@ -44,17 +20,11 @@ pub struct TorchScriptEncoder {
 }
 
 impl TorchScriptEncoder {
-    pub fn open(manifest_path: &Path, precision: Precision) -> Result<TorchScriptEncoder> {
-        Self::open_on(manifest_path, precision, Device::cuda_if_available())
-    }
-
-    pub fn open_on(manifest_path: &Path, precision: Precision, device: Device) -> Result<TorchScriptEncoder> {
+    pub fn open(manifest_path: &Path, ctx: &ExecutionContext) -> Result<TorchScriptEncoder> {
+        let (device, precision) = (ctx.device, ctx.precision);
         let manifest = Manifest::load(manifest_path)?;
         let preprocess = manifest.preprocess(manifest_path)?;
         let fail = |reason: String| Error::Manifest { path: manifest_path.into(), reason };
-        if precision != Precision::F32 && !device.is_cuda() {
-            return Err(fail(format!("{} needs a CUDA device; use --dtype f32 on CPU", precision.as_str())));
-        }
         let sha = crate::data::file_sha256(&manifest.weights)?;
         if sha != manifest.weights_sha256 {
             return Err(fail(format!(
@@ -153,7 +123,7 @@ impl Encoder for TorchScriptEncoder {
             }
             _ => {
                 return Err(self.fail(
-                    "the model must return Dict[str, Tensor], or a tuple named by `output_order` in the manifest (see DESIGN.md, encoder contract)".into(),
+                    "the model must return Dict[str, Tensor], or a tuple named by `output_order` in the manifest (see README, \"Encoder manifest\")".into(),
                 ))
             }
         }

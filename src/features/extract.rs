@@ -1,72 +1,68 @@
 //! The extraction loop: decode + resize on rayon threads one batch ahead of the encoder, collect every
-//! output feature, check it is finite, and write one cache file per feature.
+//! output feature part by part (see [`super::parts`]), check it is finite, and assemble one cache file per
+//! feature when every part is present.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::Array2;
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 
-use super::cache::{self, CacheKey, FeatureTable, Storage};
-use crate::config::PROTOCOL_VERSION;
+use super::cache::{self, CacheKey, FeatureFile, Storage};
+use super::parts::{Job, PartData, PartState, Shard};
 use crate::data::{Dataset, Sample, Source};
 use crate::encoder::{Batch, Encoder, FeatureBatch};
 use crate::error::{Error, Result};
+use crate::reporter::Reporter;
 
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
     pub cache_dir: PathBuf,
     pub batch_size: usize,
-    /// Stop at the first unreadable image instead of skipping it.
+    /// Stop at the first unreadable image instead of skipping it; a cached file that skipped images does
+    /// not satisfy a strict request either.
     pub strict: bool,
-    pub progress: bool,
+    pub reporter: Reporter,
     /// f32, or f16 to halve the cache's size and read time.
     pub storage: Storage,
+    /// Compute only this slice of the parts (a cluster job of an array); nothing is assembled.
+    pub shard: Option<Shard>,
 }
 
 impl Default for ExtractOptions {
     fn default() -> Self {
         ExtractOptions {
-            cache_dir: PathBuf::from(crate::config::CACHE_DIR),
-            batch_size: crate::config::BATCH_SIZE_CPU,
+            cache_dir: PathBuf::from(crate::protocol::CACHE_DIR),
+            batch_size: crate::protocol::BATCH_SIZE_CPU,
             strict: false,
-            progress: false,
+            reporter: Reporter::silent(),
             storage: Storage::F32,
+            shard: None,
         }
     }
 }
 
 /// What an extraction produced (or found in the cache).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Extraction {
-    /// Feature name → cache file.
+    /// Feature name → cache file (empty after a shard that did not finish the job).
     pub files: BTreeMap<String, PathBuf>,
     pub cache_hit: bool,
+    /// Images encoded by this call.
     pub images: usize,
     pub seconds: f64,
-    /// `(id, reason)` of unreadable images left out.
+    /// `(id, reason)` of unreadable images left out (of the parts this call computed, or of the cached
+    /// file's metadata on a hit).
     pub skipped: Vec<(String, String)>,
+    /// Parts already present when this call started, and the job's part count.
+    pub resumed: Option<(usize, usize)>,
 }
 
 /// The cache key of `feature` for this encoder on this dataset split.
 pub fn cache_key(encoder: &dyn Encoder, dataset: &Dataset, feature: &str, storage: Storage) -> CacheKey {
-    CacheKey {
-        encoder: encoder.name().to_string(),
-        weights_sha256: encoder.weights_sha256().to_string(),
-        dataset: dataset.spec.to_string(),
-        dataset_name: dataset.spec.name(),
-        dataset_hash: dataset.content_hash.clone(),
-        split: dataset.split.clone(),
-        subset: dataset.subset,
-        preprocess: encoder.preprocess().describe(),
-        feature: feature.to_string(),
-        dtype: encoder.dtype().to_string(),
-        protocol_version: PROTOCOL_VERSION,
-        storage,
-    }
+    CacheKey::new(encoder, dataset, feature, storage)
 }
 
 fn source_name(source: &Source, id: &str) -> String {
@@ -76,89 +72,169 @@ fn source_name(source: &Source, id: &str) -> String {
     }
 }
 
+fn advice(strict: bool) -> &'static str {
+    if strict { ", or run without --strict to skip them" } else { "" }
+}
+
 /// Extract every output of `encoder` over `dataset`, or return the cached files if all are present.
+/// Interrupted extractions resume from their parts; with `opts.shard` only that slice is computed.
 pub fn extract(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptions) -> Result<Extraction> {
+    if dataset.is_empty() {
+        return Err(Error::Dataset { path: dataset.spec.path.clone(), reason: format!("{} holds no images to extract (is --limit 0?)", dataset.describe()) });
+    }
     let outputs = encoder.outputs();
     let keys: Vec<CacheKey> = outputs.iter().map(|f| cache_key(encoder, dataset, f, opts.storage)).collect();
     let cached: Vec<Option<PathBuf>> = keys.iter().map(|k| cache::lookup(&opts.cache_dir, k)).collect();
     if cached.iter().all(Option::is_some) {
         let files: BTreeMap<String, PathBuf> = outputs.iter().cloned().zip(cached.into_iter().flatten()).collect();
-        // The key holds the weights, not the manifest: a manifest whose widths are wrong must still fail.
-        for (feature, path) in &files {
-            let (_, width) = cache::shape(path)?;
-            if let Some(declared) = encoder.declared_width(feature).filter(|&d| d != width) {
-                return Err(Error::Cache {
-                    path: path.clone(),
-                    reason: format!("`{feature}` has width {width}, encoder `{}` declares [N, {declared}]; fix the manifest's [outputs]", encoder.name()),
-                });
-            }
-        }
-        return Ok(Extraction { files, cache_hit: true, images: 0, seconds: 0.0, skipped: Vec::new() });
+        return cache_hit(encoder, files, opts);
     }
 
     let start = Instant::now();
-    let mut ids = Vec::with_capacity(dataset.len());
-    let mut labels = Vec::with_capacity(dataset.len());
-    let mut values: BTreeMap<String, (usize, Vec<f32>)> = BTreeMap::new();
-    let skipped = stream(encoder, dataset, opts, |samples, features| {
-        ids.extend(samples.iter().map(|s| s.id.clone()));
-        labels.extend(samples.iter().map(|s| s.label));
-        for f in features {
-            let entry = values.entry(f.name).or_insert((f.width, Vec::new()));
-            entry.1.extend_from_slice(&f.values);
+    let job = Job::open(&opts.cache_dir, &keys, dataset.len())?;
+    let mine = job.shard_parts(opts.shard);
+    // Only this call's own parts count as resumed (other shards' parts are theirs).
+    let done_before = mine.clone().filter(|&i| matches!(job.state(i), Ok(PartState::Done))).count();
+    if done_before > 0 {
+        opts.reporter.info(format!("resumed {}: {done_before} of {} parts already done ({} images each)", dataset.describe(), mine.len(), job.part_rows(0).len()));
+    }
+    let bar = opts.reporter.bar(mine.clone().map(|i| job.part_rows(i).len() as u64).sum(), format!("extract {}", dataset.describe()));
+    let mut images = 0;
+    let mut skipped = Vec::new();
+    let mut busy = Vec::new();
+    for i in mine.clone() {
+        if job.state(i)? == PartState::Done {
+            bar.inc(job.part_rows(i).len() as u64);
+            continue;
         }
-        Ok(())
-    })?;
-
-    if ids.is_empty() {
-        let first = skipped.first().map(|(id, why)| format!("{id}: {why}")).unwrap_or_default();
-        return Err(Error::UnreadableImages { count: skipped.len(), first });
+        let Some(lock) = job.try_lock(i)? else {
+            busy.push(i);
+            continue;
+        };
+        // Re-check under the lock: its previous holder may have just finished it.
+        if job.state(i)? == PartState::Done {
+            continue;
+        }
+        let part = encode_part(encoder, dataset, job.part_rows(i), opts, &bar)?;
+        images += part.labels.len();
+        skipped.extend(part.skipped.iter().map(|(_, id, why)| (id.clone(), why.clone())));
+        job.write_part(i, &part, opts.shard, &lock)?;
+        drop(lock);
+        crate::testing::abort_point("part-written");
     }
-    let skipped_ids: Vec<String> = skipped.iter().map(|(id, _)| id.clone()).collect();
-    // Check every feature before writing any, so a bad model leaves the cache as it was.
-    let mut tables = Vec::new();
-    for key in keys {
-        let (width, flat) = values.remove(&key.feature).ok_or_else(|| Error::Probe(format!("encoder gave no `{}`", key.feature)))?;
-        let matrix = Array2::from_shape_vec((ids.len(), width), flat).map_err(|e| Error::Probe(e.to_string()))?;
-        check_finite(encoder.name(), &matrix, &ids)?;
-        tables.push(FeatureTable { key, ids: ids.clone(), labels: labels.clone(), values: matrix, skipped: skipped_ids.clone() });
+    // Parts another process was computing: wait for it; take over what it abandoned.
+    for i in busy {
+        opts.reporter.info(format!("waiting for part {i} of {}, computed by another process", dataset.describe()));
+        if job.wait(i)? == PartState::Missing {
+            if let Some(lock) = job.try_lock(i)? {
+                let part = encode_part(encoder, dataset, job.part_rows(i), opts, &bar)?;
+                images += part.labels.len();
+                skipped.extend(part.skipped.iter().map(|(_, id, why)| (id.clone(), why.clone())));
+                job.write_part(i, &part, opts.shard, &lock)?;
+            }
+        }
     }
-    let mut files = BTreeMap::new();
-    for table in &tables {
-        files.insert(table.key.feature.clone(), cache::write(&opts.cache_dir, table)?);
+    bar.finish_and_clear();
+    let resumed = (done_before > 0).then_some((done_before, mine.len()));
+    let mut out = Extraction { files: BTreeMap::new(), cache_hit: false, images, seconds: start.elapsed().as_secs_f64(), skipped, resumed };
+    if opts.shard.is_some() {
+        // A shard leaves assembly to `bbeval cache merge` or to a run without --shard.
+        return Ok(out);
     }
-    Ok(Extraction { files, cache_hit: false, images: ids.len(), seconds: start.elapsed().as_secs_f64(), skipped })
+    out.files = assemble(&job, opts)?;
+    Ok(out)
 }
 
-/// Run `encoder` over `dataset` batch by batch, decoding one batch ahead on rayon threads, and hand each
-/// batch's readable samples and features to `sink`. Returns the `(id, reason)` of skipped images.
-/// `extract` collects the batches; generation metrics fold them into running statistics instead.
-pub fn stream<F>(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptions, mut sink: F) -> Result<Vec<(String, String)>>
+/// Assemble a complete job, once: a second process that finds the files written (or being written)
+/// takes them as a cache hit.
+fn assemble(job: &Job, opts: &ExtractOptions) -> Result<BTreeMap<String, PathBuf>> {
+    let cached = || job.keys().iter().map(|k| cache::lookup(&opts.cache_dir, k).map(|p| (k.feature.clone(), p))).collect::<Option<BTreeMap<_, _>>>();
+    loop {
+        if let Some(files) = cached() {
+            return Ok(files);
+        }
+        match job.try_lock_assembly()? {
+            Some(_lock) => return job.assemble(&opts.cache_dir),
+            None if !job.dir.is_dir() && cached().is_none() => {
+                return Err(Error::Cache { path: job.dir.clone(), reason: "the extraction's parts vanished before its files were written; run it again".into() })
+            }
+            None => std::thread::sleep(std::time::Duration::from_secs(1)),
+        }
+    }
+}
+
+/// All features cached: check their declared widths and, under `--strict`, that nothing was skipped.
+fn cache_hit(encoder: &dyn Encoder, files: BTreeMap<String, PathBuf>, opts: &ExtractOptions) -> Result<Extraction> {
+    let mut skipped = Vec::new();
+    for (feature, path) in &files {
+        let f = FeatureFile::open(path)?;
+        // The key holds the weights, not the manifest: a manifest whose widths are wrong must still fail.
+        if let Some(declared) = encoder.declared_width(feature).filter(|&d| d != f.width()) {
+            return Err(Error::Cache {
+                path: path.clone(),
+                reason: format!("`{feature}` has width {}, encoder `{}` declares [N, {declared}]; fix the manifest's [outputs]", f.width(), encoder.name()),
+            });
+        }
+        skipped = f.skipped.iter().map(|id| (id.clone(), "unreadable when extracted".to_string())).collect();
+    }
+    if opts.strict && !skipped.is_empty() {
+        let first = skipped.first().map(|(id, _)| id.clone()).unwrap_or_default();
+        return Err(Error::UnreadableImages { count: skipped.len(), first: format!("{first} (the cached features skipped them; --strict needs every image)"), advice: advice(true) });
+    }
+    Ok(Extraction { files, cache_hit: true, skipped, ..Default::default() })
+}
+
+/// Encode the images at `positions` of `dataset`: one part.
+fn encode_part(encoder: &mut dyn Encoder, dataset: &Dataset, positions: std::ops::Range<usize>, opts: &ExtractOptions, bar: &ProgressBar) -> Result<PartData> {
+    let first = positions.start;
+    let samples = &dataset.samples[positions];
+    let mut part = PartData { positions: Vec::new(), ids: Vec::new(), labels: Vec::new(), features: BTreeMap::new(), skipped: Vec::new() };
+    let skipped = stream(encoder, samples, opts, bar, |batch, features| {
+        for (pos, s) in batch {
+            part.positions.push((first + pos) as u32);
+            part.ids.push(s.id.clone());
+            part.labels.push(s.label);
+        }
+        for f in features {
+            let entry = part.features.entry(f.name).or_insert((f.width, Vec::new()));
+            entry.1.extend_from_slice(&f.values);
+        }
+        crate::testing::abort_point("batch");
+        Ok(())
+    })?;
+    part.skipped = skipped.into_iter().map(|(pos, id, why)| (first + pos, id, why)).collect();
+    check_finite(encoder.name(), &part)?;
+    Ok(part)
+}
+
+/// Run `encoder` over `samples` batch by batch, decoding one batch ahead on rayon threads, and hand each
+/// batch's readable samples (with their positions in `samples`) and features to `sink`. Returns the
+/// `(position, id, reason)` of skipped images. Extraction collects the batches; generation metrics fold
+/// them into running statistics instead.
+pub fn stream<F>(encoder: &mut dyn Encoder, samples: &[Sample], opts: &ExtractOptions, bar: &ProgressBar, mut sink: F) -> Result<Vec<(usize, String, String)>>
 where
-    F: FnMut(&[&Sample], Vec<FeatureBatch>) -> Result<()>,
+    F: FnMut(&[(usize, &Sample)], Vec<FeatureBatch>) -> Result<()>,
 {
     let preprocess = encoder.preprocess().clone();
-    let bar = progress_bar(opts.progress, dataset);
     let mut skipped = Vec::new();
     let batch_size = opts.batch_size.max(1);
     std::thread::scope(|scope| -> Result<()> {
         // One batch decoded ahead of the encoder (the channel holds it while the encoder runs).
         let (tx, rx) = sync_channel(1);
-        let samples = &dataset.samples;
         let preprocess = &preprocess;
         scope.spawn(move || {
-            for chunk in samples.chunks(batch_size) {
+            for (b, chunk) in samples.chunks(batch_size).enumerate() {
                 let loaded: Vec<_> = chunk.par_iter().map(|s| preprocess.load(s)).collect();
-                if tx.send((chunk, loaded)).is_err() {
+                if tx.send((b * batch_size, chunk, loaded)).is_err() {
                     break;
                 }
             }
         });
-        for (chunk, loaded) in rx {
+        for (offset, chunk, loaded) in rx {
             let mut pixels = Vec::new();
             let mut shape: Option<[usize; 3]> = None;
-            let mut good: Vec<&Sample> = Vec::with_capacity(chunk.len());
-            for (sample, result) in chunk.iter().zip(loaded) {
+            let mut good: Vec<(usize, &Sample)> = Vec::with_capacity(chunk.len());
+            for (k, (sample, result)) in chunk.iter().zip(loaded).enumerate() {
                 match result {
                     Ok((chw, s)) => {
                         if let Some(first) = shape.filter(|f| *f != s) {
@@ -169,10 +245,10 @@ where
                         }
                         shape = Some(s);
                         pixels.extend_from_slice(&chw);
-                        good.push(sample);
+                        good.push((offset + k, sample));
                     }
                     Err(e) if opts.strict => return Err(e),
-                    Err(e) => skipped.push((sample.id.clone(), e.to_string())),
+                    Err(e) => skipped.push((offset + k, sample.id.clone(), e.to_string())),
                 }
             }
             if let Some(shape) = shape {
@@ -183,26 +259,22 @@ where
         }
         Ok(())
     })?;
-    bar.finish_and_clear();
     Ok(skipped)
 }
 
-fn check_finite(encoder: &str, m: &Array2<f32>, ids: &[String]) -> Result<()> {
-    let bad: Vec<usize> = m.rows().into_iter().enumerate().filter(|(_, r)| r.iter().any(|v| !v.is_finite())).map(|(i, _)| i).collect();
+fn check_finite(encoder: &str, part: &PartData) -> Result<()> {
+    let mut bad: Vec<usize> = Vec::new();
+    for (width, values) in part.features.values() {
+        for (row, chunk) in values.chunks((*width).max(1)).enumerate() {
+            if chunk.iter().any(|v| !v.is_finite()) {
+                bad.push(row);
+            }
+        }
+    }
+    bad.sort_unstable();
+    bad.dedup();
     match bad.first() {
         None => Ok(()),
-        Some(&i) => Err(Error::NonFinite { encoder: encoder.into(), count: bad.len(), first: ids[i].clone() }),
+        Some(&i) => Err(Error::NonFinite { encoder: encoder.into(), count: bad.len(), first: part.ids[i].clone() }),
     }
-}
-
-fn progress_bar(show: bool, dataset: &Dataset) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(dataset.len() as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(format!("extract {}", dataset.describe()));
-    bar
 }

@@ -18,13 +18,13 @@ fn to_faer(a: &Array2<f64>) -> Mat<f64> {
 }
 
 fn eig_err(e: impl std::fmt::Debug) -> Error {
-    Error::Probe(format!("eigendecomposition failed: {e:?}"))
+    Error::Statistics(format!("eigendecomposition failed: {e:?}"))
 }
 
 pub fn frechet_distance(a: &Statistics, b: &Statistics) -> Result<f64> {
     let d = a.mu.len();
     if b.mu.len() != d || a.sigma.dim() != (d, d) || b.sigma.dim() != (d, d) {
-        return Err(Error::Probe(format!("statistics of different widths: {} and {}", d, b.mu.len())));
+        return Err(Error::Statistics(format!("statistics of different widths: {} and {}", d, b.mu.len())));
     }
     let diff = &a.mu - &b.mu;
     let mean_term = diff.dot(&diff);

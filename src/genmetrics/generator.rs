@@ -34,10 +34,14 @@ pub struct GeneratorManifest {
     pub latent: usize,
     pub range: [f32; 2],
     pub source: Option<String>,
+    /// Verification record of an imported generator (`bbeval import-tfhub`), relative to the manifest.
+    pub verification: Option<PathBuf>,
 }
 
 pub struct Generator {
     pub manifest: GeneratorManifest,
+    /// The manifest file (errors name it).
+    pub path: PathBuf,
     module: CModule,
     device: Device,
 }
@@ -54,11 +58,15 @@ pub struct Sampling {
 
 impl Generator {
     pub fn open(path: &Path, device: Device) -> Result<Generator> {
-        let fail = |reason: String| Error::Manifest { path: path.into(), reason };
+        let fail = |reason: String| Error::Generator { path: path.into(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
         let mut manifest: GeneratorManifest = toml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
         if manifest.weights.is_relative() {
-            manifest.weights = path.parent().unwrap_or(Path::new(".")).join(&manifest.weights);
+            manifest.weights = dir.join(&manifest.weights);
+        }
+        if let Some(v) = manifest.verification.as_mut().filter(|v| v.is_relative()) {
+            *v = dir.join(&*v);
         }
         if !(manifest.range[1] > manifest.range[0]) || manifest.latent == 0 {
             return Err(fail("needs latent ≥ 1 and range = [low, high] with high > low".into()));
@@ -69,7 +77,7 @@ impl Generator {
         }
         let mut module = CModule::load_on_device(&manifest.weights, device).map_err(|e| fail(e.to_string()))?;
         module.set_eval();
-        Ok(Generator { manifest, module, device })
+        Ok(Generator { manifest, path: path.to_path_buf(), module, device })
     }
 
     /// Latent batch `[n, latent]` drawn from `rng`.
@@ -87,14 +95,14 @@ impl Generator {
     /// Images `[n, 3, H, W]` as pixels 0–255 (f32), on CPU.
     pub fn generate(&self, z: &[f32], n: usize) -> Result<Tensor> {
         let zt = Tensor::f_from_slice(z)?.f_view([n as i64, self.manifest.latent as i64])?.f_to_device(self.device)?;
-        let x = tch::no_grad(|| self.module.forward_ts(&[zt])).map_err(|e| Error::Manifest {
-            path: self.manifest.weights.clone(),
+        let x = tch::no_grad(|| self.module.forward_ts(&[zt])).map_err(|e| Error::Generator {
+            path: self.path.clone(),
             reason: format!("generator forward failed for z of shape [{n}, {}] (is `latent` right?): {e}", self.manifest.latent),
         })?;
         let size = x.size();
         if size.len() != 4 || size[0] != n as i64 || size[1] != 3 {
-            return Err(Error::Manifest {
-                path: self.manifest.weights.clone(),
+            return Err(Error::Generator {
+                path: self.path.clone(),
                 reason: format!("generator returned shape {size:?}; expected [N, 3, H, W] for z of width {}", self.manifest.latent),
             });
         }
@@ -111,7 +119,7 @@ impl Generator {
         mut sink: impl FnMut(&[FeatureBatch]) -> Result<()>,
     ) -> Result<()> {
         let pre = encoder.preprocess().clone();
-        let size = pre.size.ok_or_else(|| Error::Probe(format!("encoder `{}` needs an input size in its manifest to score generated images", encoder.name())))? as i64;
+        let size = pre.size.ok_or_else(|| Error::EncoderOutput { encoder: encoder.name().into(), reason: "needs an input size in its manifest to score generated images".into() })? as i64;
         let mean = Tensor::f_from_slice(&pre.mean)?.f_view([1, 3, 1, 1])?;
         let std = Tensor::f_from_slice(&pre.std)?.f_view([1, 3, 1, 1])?;
         let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
@@ -133,20 +141,21 @@ impl Generator {
     pub fn statistics(&self, inception: &mut dyn Encoder, sampling: &Sampling) -> Result<Statistics> {
         let mut running: Option<RunningStats> = None;
         self.encode_samples(inception, sampling, |features| super::fold_avepool(&mut running, features))?;
-        running.ok_or_else(|| Error::Probe("no samples drawn".into()))?.finish()
+        running.ok_or_else(|| Error::Statistics("no samples drawn".into()))?.finish()
     }
 
     /// A classifier's `logits` over freshly drawn samples, `[samples, classes]` (for IS).
     pub fn logits(&self, classifier: &mut dyn Encoder, sampling: &Sampling) -> Result<ndarray::Array2<f32>> {
         let mut rows: Vec<f32> = Vec::new();
         let mut width = 0;
+        let name = classifier.name().to_string();
         self.encode_samples(classifier, sampling, |features| {
-            let logits = features.iter().find(|f| f.name == "logits").ok_or_else(|| Error::Probe("the classifier gave no `logits`".into()))?;
+            let logits = features.iter().find(|f| f.name == "logits").ok_or_else(|| Error::EncoderOutput { encoder: name.clone(), reason: "gave no `logits`".into() })?;
             width = logits.width;
             rows.extend_from_slice(&logits.values);
             Ok(())
         })?;
-        ndarray::Array2::from_shape_vec((rows.len() / width.max(1), width), rows).map_err(|e| Error::Probe(e.to_string()))
+        ndarray::Array2::from_shape_vec((rows.len() / width.max(1), width), rows).map_err(|e| Error::Statistics(e.to_string()))
     }
 }
 

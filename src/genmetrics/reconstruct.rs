@@ -22,10 +22,10 @@ pub fn latent_output(encoder: &dyn Encoder) -> Option<&'static str> {
 /// Encode the first `n` images of `dataset`, decode them with `generator`, and write a 2 × n PNG grid
 /// (x above G(E(x)), both at the generator's output size). Returns the grid's size in pixels.
 pub fn reconstruction_grid(encoder: &mut dyn Encoder, generator: &Generator, dataset: &Dataset, n: usize, out: &Path) -> Result<(u32, u32)> {
-    let latent = latent_output(encoder).ok_or_else(|| Error::Probe(format!("encoder `{}` outputs neither z_mean nor z_sample; reconstructions need one", encoder.name())))?;
+    let latent = latent_output(encoder).ok_or_else(|| Error::EncoderOutput { encoder: encoder.name().into(), reason: "outputs neither z_mean nor z_sample; reconstructions need one".into() })?;
     let samples = &dataset.samples[..n.min(dataset.len())];
     if samples.is_empty() {
-        return Err(Error::Probe(format!("{} has no images to reconstruct", dataset.describe())));
+        return Err(Error::Dataset { path: dataset.spec.path.clone(), reason: format!("{} has no images to reconstruct", dataset.describe()) });
     }
     let pre = encoder.preprocess().clone();
     let mut pixels = Vec::new();
@@ -37,7 +37,7 @@ pub fn reconstruction_grid(encoder: &mut dyn Encoder, generator: &Generator, dat
     }
     let n = samples.len();
     let features = encoder.encode(&Batch { pixels: pixels.clone(), n, shape })?;
-    let z = features.iter().find(|f| f.name == latent).ok_or_else(|| Error::Probe(format!("encoder gave no `{latent}`")))?;
+    let z = features.iter().find(|f| f.name == latent).ok_or_else(|| Error::EncoderOutput { encoder: encoder.name().into(), reason: format!("gave no `{latent}`") })?;
     if z.width != generator.manifest.latent {
         return Err(Error::Manifest {
             path: generator.manifest.weights.clone(),

@@ -42,7 +42,7 @@ impl RunningStats {
     /// Mean and unbiased covariance (as `np.cov(rowvar=False)`).
     pub fn finish(&self) -> Result<Statistics> {
         if self.n < 2 {
-            return Err(Error::Probe(format!("statistics need at least 2 samples, got {}", self.n)));
+            return Err(Error::Statistics(format!("statistics need at least 2 samples, got {}", self.n)));
         }
         Ok(Statistics { mu: self.mean.clone(), sigma: &self.m2 / (self.n as f64 - 1.0), n: self.n })
     }

@@ -4,28 +4,29 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-use tch::Device;
+use ndarray::ArrayView2;
 
+use serde::{Deserialize, Serialize};
+
+use super::backend::{Backend, ProbeBackend, ValidProbe};
 use super::metrics::{accuracy, bootstrap_ci, packed_hits, per_class, topk_correct};
-use super::torch_backend::{self, Head, TorchOptions};
 use super::source::{self, InMemory, Prepared, RowSource};
-use super::{linfa_backend, LinearModel, Transform};
-use crate::config::{Backend, ProbeConfig, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, PROBE_RESIDENT_BYTES};
-use crate::data::split::train_val_split;
+use super::{LinearModel, Transform};
+use crate::context::ExecutionContext;
 use crate::error::{Error, Result};
-use crate::features::FeatureTable;
+use crate::protocol::{BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
+use crate::seeded::train_val_split;
 
 /// What the protocol needs besides the features.
-#[derive(Debug, Clone)]
-pub struct ProbeSetup {
-    pub config: ProbeConfig,
+pub struct ProbeSetup<'a> {
+    /// Checked probe settings (`ProbeConfig::check`).
+    pub probe: &'a ValidProbe,
     /// Train rows held out for model selection.
     pub train_val: usize,
     pub split_seed: u64,
     /// Compute BN+CReLU from these AvePool features with training-split statistics.
     pub bn_crelu_from_avepool: bool,
-    pub device: Device,
+    pub ctx: ExecutionContext,
 }
 
 /// One point of the hyper-parameter grid and its train-val top-1.
@@ -39,6 +40,7 @@ pub struct GridPoint {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeOutcome {
+    /// The back-end that fit the heads (`auto` resolved).
     pub backend: Backend,
     pub top1: f64,
     pub top5: f64,
@@ -63,29 +65,9 @@ pub struct ProbeOutcome {
     pub seconds: f64,
 }
 
-fn heads(cfg: &ProbeConfig) -> Vec<Head> {
-    match cfg.backend {
-        Backend::Torch => cfg.l2.iter().flat_map(|&l2| cfg.lr.iter().map(move |&lr| Head { l2, lr })).collect(),
-        Backend::Linfa => cfg.l2.iter().map(|&l2| Head { l2, lr: 0.0 }).collect(),
-    }
-}
-
-fn fit(rows: &dyn RowSource, num_classes: usize, grid: &[Head], setup: &ProbeSetup) -> Result<Vec<LinearModel>> {
-    let cfg = &setup.config;
-    match cfg.backend {
-        Backend::Linfa => {
-            let (x, y) = source::collect(rows)?;
-            grid.iter().map(|h| linfa_backend::fit(x.view(), &y, num_classes, h.l2, cfg.max_iter)).collect()
-        }
-        Backend::Torch => {
-            let opts = TorchOptions { epochs: cfg.epochs, batch_size: cfg.batch_size, seed: cfg.seed, device: setup.device };
-            if rows.len() * rows.width() * std::mem::size_of::<f32>() <= PROBE_RESIDENT_BYTES {
-                let (x, y) = source::collect(rows)?;
-                return torch_backend::fit_grid(x.view(), &y, num_classes, grid, &opts);
-            }
-            torch_backend::fit_grid_rows(rows, num_classes, grid, &opts)
-        }
-    }
+/// Bytes of a prepared row source held as one f32 matrix.
+fn prepared_bytes(rows: &dyn RowSource) -> usize {
+    rows.len() * rows.width() * std::mem::size_of::<f32>()
 }
 
 /// Top-1 and top-5 hits of every model on every row, in row order (`[model][row]`).
@@ -105,31 +87,29 @@ fn hits(rows: &dyn RowSource, models: &[LinearModel]) -> Result<(Vec<Vec<bool>>,
     Ok((top1, top5, labels))
 }
 
-fn in_memory(t: &FeatureTable, chunk_rows: usize) -> InMemory<'_> {
-    InMemory {
-        name: format!("{} split of {}", t.key.split, t.key.encoder),
-        values: t.values.view(),
-        labels: &t.labels,
-        chunk_rows,
-    }
-}
-
-/// Run the protocol on train and val feature tables in memory.
-pub fn run(train: &FeatureTable, val: &FeatureTable, setup: &ProbeSetup) -> Result<ProbeOutcome> {
-    let chunk_rows = setup.config.chunk_rows;
-    run_rows(&in_memory(train, chunk_rows), &in_memory(val, chunk_rows), setup)
+/// Run the protocol on train and val matrices in memory (`(values, labels)` each).
+pub fn run<'a>(train: (ArrayView2<'a, f32>, &'a [u32]), val: (ArrayView2<'a, f32>, &'a [u32]), setup: &ProbeSetup) -> Result<ProbeOutcome> {
+    let chunk_rows = setup.probe.chunk_rows;
+    let train = InMemory { name: "train features".into(), values: train.0, labels: train.1, chunk_rows };
+    let val = InMemory { name: "val features".into(), values: val.0, labels: val.1, chunk_rows };
+    run_rows(&train, &val, setup)
 }
 
 /// Run the protocol on train and val rows read chunk by chunk (e.g. straight from the Parquet cache).
 pub fn run_rows(train: &dyn RowSource, val: &dyn RowSource, setup: &ProbeSetup) -> Result<ProbeOutcome> {
     let start = Instant::now();
-    setup.config.check()?;
     if train.width() != val.width() {
         return Err(Error::WidthMismatch { train: train.width(), other_split: "val".into(), other: val.width() });
     }
     let train_labels = train.all_labels()?;
     let val_labels = val.all_labels()?;
     let seen: BTreeSet<u32> = train_labels.iter().copied().collect();
+    if seen.len() < 2 {
+        return Err(Error::Labels {
+            path: train.describe().into(),
+            reason: format!("train holds {} class(es); a probe needs at least two (check the labels and the subset)", seen.len()),
+        });
+    }
     if let Some(&label) = val_labels.iter().find(|l| !seen.contains(l)) {
         return Err(Error::UnseenClass { label, split: "val".into() });
     }
@@ -140,7 +120,7 @@ pub fn run_rows(train: &dyn RowSource, val: &dyn RowSource, setup: &ProbeSetup) 
     let n = train_labels.len();
     let split = train_val_split(n, setup.train_val, setup.split_seed);
     if split.fit.is_empty() || split.train_val.is_empty() {
-        return Err(Error::Probe(format!("train has {n} rows: too few to hold out {} for train-val", setup.train_val)));
+        return Err(Error::TooFewRows { rows: n, held_out: setup.train_val });
     }
     let mut in_fit = vec![true; n];
     for &i in &split.train_val {
@@ -151,28 +131,28 @@ pub fn run_rows(train: &dyn RowSource, val: &dyn RowSource, setup: &ProbeSetup) 
     // 1. Model selection: fit on train minus train-val, score train-val.
     let bn = setup.bn_crelu_from_avepool;
     let transform = Transform::fit(train, Some(&in_fit), bn)?;
-    let grid_heads = heads(&setup.config);
-    let models = fit(&Prepared::new(train, Some(&in_fit), Some(&transform)), num_classes, &grid_heads, setup)?;
+    let fit_rows = Prepared::new(train, Some(&in_fit), Some(&transform));
+    let backend: &dyn ProbeBackend = setup.probe.for_size(prepared_bytes(&fit_rows), &setup.ctx);
+    let grid_heads = backend.heads();
+    let models = backend.fit(&fit_rows, num_classes, &grid_heads, None, &setup.ctx)?;
     let (tv_top1, _, _) = hits(&Prepared::new(train, Some(&in_train_val), Some(&transform)), &models)?;
-    let is_torch = setup.config.backend == Backend::Torch;
-    let grid: Vec<GridPoint> = grid_heads
-        .iter()
-        .zip(&tv_top1)
-        .map(|(h, hit)| GridPoint { l2: h.l2, lr: is_torch.then_some(h.lr), train_val_top1: accuracy(hit) })
-        .collect();
+    let grid: Vec<GridPoint> = grid_heads.iter().zip(&tv_top1).map(|(h, hit)| GridPoint { l2: h.l2, lr: h.lr, train_val_top1: accuracy(hit) }).collect();
     // Highest train-val top-1; ties go to the first grid point (smallest L2, then smallest lr).
     let best = grid.iter().enumerate().fold(0, |best, (i, g)| if g.train_val_top1 > grid[best].train_val_top1 { i } else { best });
     let chosen = grid[best].clone();
 
-    // 2. Retrain the chosen head on all of train; score val once.
+    // 2. Retrain the chosen head on all of train, warm-started from its selection fit (back-ends that
+    // cannot warm-start begin from zero); score val once.
     let transform = Transform::fit(train, None, bn)?;
-    let model = fit(&Prepared::new(train, None, Some(&transform)), num_classes, &grid_heads[best..=best], setup)?
-        .pop()
-        .ok_or_else(|| Error::Probe("retraining returned no model".into()))?;
+    // The same back-end as the selection, so the chosen head means the same thing.
+    let all_rows = Prepared::new(train, None, Some(&transform));
+    let init = std::slice::from_ref(&models[best]);
+    let mut refit = backend.fit(&all_rows, num_classes, &grid_heads[best..=best], Some(init), &setup.ctx)?;
+    let model = refit.pop().ok_or(Error::TooFewRows { rows: n, held_out: 0 })?;
     let (top1, top5, labels) = hits(&Prepared::new(val, None, Some(&transform)), std::slice::from_ref(&model))?;
     let (top1, top5) = (&top1[0], &top5[0]);
     Ok(ProbeOutcome {
-        backend: setup.config.backend,
+        backend: backend.kind(),
         top1: accuracy(top1),
         top5: accuracy(top5),
         top1_ci95: bootstrap_ci(top1, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED),

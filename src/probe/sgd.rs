@@ -1,45 +1,57 @@
-//! Many probes at once in libtorch: every (L2, learning rate) head of a grid shares each mini-batch, and
-//! one batched matmul `[B, D] × [H, D, C]` computes all their logits (as DINOv2's linear eval does).
+//! Many probes at once by mini-batch SGD in libtorch: every (L2, learning rate) head of a grid shares each
+//! mini-batch, and one batched matmul `[B, D] × [H, D, C]` computes all their logits (as DINOv2's linear
+//! eval does). The back-end for training sets that must stream from the cache.
 //!
 //! Plain SGD with momentum 0.9 and a cosine-decayed learning rate, gradients written out analytically
 //! (softmax − one-hot), so no autograd graph is kept. Batches follow a seeded ChaCha permutation per
 //! epoch, never torch's global RNG: the same seed gives the same numbers on CPU.
 
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::ArrayView2;
 use tch::{Device, Kind, Tensor};
 
+use super::backend::{Backend, Head, ProbeBackend};
 use super::source::{Chunk, InMemory, RowSource};
-use super::LinearModel;
-use crate::data::split::seeded_permutation;
-use crate::error::{Error, Result};
+use super::{models_from_stacked, LinearModel};
+use crate::context::ExecutionContext;
+use crate::error::Result;
+use crate::seeded::seeded_permutation;
 
-/// One head of the grid.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Head {
-    pub l2: f64,
-    pub lr: f64,
-}
-
-#[derive(Debug, Clone)]
-pub struct TorchOptions {
+/// The SGD back-end's checked settings (see `ProbeConfig`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sgd {
+    pub l2: Vec<f64>,
+    pub lr: Vec<f64>,
     pub epochs: usize,
     pub batch_size: usize,
     pub seed: u64,
-    pub device: Device,
+    /// Sets up to this size are gathered into one matrix (one chunk) before training; larger ones stream
+    /// chunk by chunk, which changes the batch order (`None`: the device's default).
+    pub resident_bytes: Option<usize>,
+}
+
+impl ProbeBackend for Sgd {
+    fn kind(&self) -> Backend {
+        Backend::Sgd
+    }
+    fn heads(&self) -> Vec<Head> {
+        self.l2.iter().flat_map(|&l2| self.lr.iter().map(move |&lr| Head { l2, lr: Some(lr) })).collect()
+    }
+    /// SGD always starts from zero weights: `init` is ignored.
+    fn fit(&self, rows: &dyn RowSource, num_classes: usize, heads: &[Head], _init: Option<&[LinearModel]>, ctx: &ExecutionContext) -> Result<Vec<LinearModel>> {
+        if rows.len() * rows.width() * std::mem::size_of::<f32>() <= super::backend::resident_limit(self.resident_bytes, ctx) {
+            let (x, y) = super::source::collect(rows)?;
+            return fit_grid(x.view(), &y, num_classes, heads, self, ctx.device);
+        }
+        fit_grid_rows(rows, num_classes, heads, self, ctx.device)
+    }
 }
 
 const MOMENTUM: f64 = 0.9;
 
-fn to_tensor(x: ArrayView2<f32>, device: Device) -> Result<Tensor> {
-    let x = x.as_standard_layout();
-    let slice = x.as_slice().ok_or_else(|| Error::Probe("feature matrix is not contiguous".into()))?;
-    Ok(Tensor::f_from_slice(slice)?.f_view([x.nrows() as i64, x.ncols() as i64])?.f_to_device(device)?)
-}
-
-/// Train every head of `heads` on the matrix `(x, y)`; returns one model per head, in order.
-pub fn fit_grid<'a>(x: ArrayView2<'a, f32>, y: &'a [u32], num_classes: usize, heads: &[Head], opts: &TorchOptions) -> Result<Vec<LinearModel>> {
+/// Train every head of `heads` on the matrix `(x, y)` on `device`; returns one model per head, in order.
+pub fn fit_grid<'a>(x: ArrayView2<'a, f32>, y: &'a [u32], num_classes: usize, heads: &[Head], sgd: &Sgd, device: Device) -> Result<Vec<LinearModel>> {
     let rows = InMemory { name: "feature matrix".into(), values: x, labels: y, chunk_rows: x.nrows().max(1) };
-    fit_grid_rows(&rows, num_classes, heads, opts)
+    fit_grid_rows(&rows, num_classes, heads, sgd, device)
 }
 
 /// A chunk on the device: features, labels and a row count.
@@ -50,8 +62,8 @@ struct DeviceChunk {
 }
 
 fn to_device(chunk: &Chunk, dev: Device) -> Result<DeviceChunk> {
-    let labels: Vec<i64> = chunk.labels.iter().map(|&l| i64::from(l)).collect();
-    Ok(DeviceChunk { x: to_tensor(chunk.values.view(), dev)?, y: Tensor::f_from_slice(&labels)?.f_to_device(dev)?, rows: labels.len() })
+    let (x, y) = super::chunk_tensors(chunk, dev)?;
+    Ok(DeviceChunk { x, y, rows: chunk.labels.len() })
 }
 
 /// The order chunks are visited in during `epoch` (seeded; a single chunk is always chunk 0).
@@ -62,19 +74,16 @@ fn chunk_order(chunks: usize, seed: u64, epoch: usize) -> Vec<usize> {
 /// Train every head of `heads` on a row source, chunk by chunk: each epoch visits the chunks in a seeded
 /// order and each chunk's rows in a seeded order, and the next chunk is read on another thread while the
 /// current one trains. Only two chunks are ever in memory; a source of one chunk is loaded once.
-pub fn fit_grid_rows(src: &dyn RowSource, num_classes: usize, heads: &[Head], opts: &TorchOptions) -> Result<Vec<LinearModel>> {
+pub fn fit_grid_rows(src: &dyn RowSource, num_classes: usize, heads: &[Head], opts: &Sgd, dev: Device) -> Result<Vec<LinearModel>> {
     let (n, d, h, c) = (src.len(), src.width(), heads.len(), num_classes);
-    if n == 0 || h == 0 {
-        return Err(Error::Probe("nothing to train: no rows or no heads".into()));
-    }
-    let dev = opts.device;
+    super::check_fit_inputs(src, heads)?;
     let opts_f = (Kind::Float, dev);
     let mut w = Tensor::f_zeros([h as i64, d as i64, c as i64], opts_f)?;
     let mut b = Tensor::f_zeros([h as i64, 1, c as i64], opts_f)?;
     let mut mw = Tensor::f_zeros_like(&w)?;
     let mut mb = Tensor::f_zeros_like(&b)?;
     let l2: Vec<f32> = heads.iter().map(|hd| hd.l2 as f32).collect();
-    let lr: Vec<f32> = heads.iter().map(|hd| hd.lr as f32).collect();
+    let lr: Vec<f32> = heads.iter().map(|hd| hd.lr.unwrap_or(0.0) as f32).collect();
     let l2 = Tensor::f_from_slice(&l2)?.f_view([h as i64, 1, 1])?.f_to_device(dev)?;
     let lr0 = Tensor::f_from_slice(&lr)?.f_view([h as i64, 1, 1])?.f_to_device(dev)?;
     let batch = opts.batch_size.clamp(1, n);
@@ -136,14 +145,6 @@ pub fn fit_grid_rows(src: &dyn RowSource, num_classes: usize, heads: &[Head], op
             Ok(())
         })
     })?;
-    let w = w.f_to_device(Device::Cpu)?.f_contiguous()?;
-    let b = b.f_to_device(Device::Cpu)?.f_contiguous()?;
-    let wv = Vec::<f32>::try_from(&w.f_flatten(0, -1)?)?;
-    let bv = Vec::<f32>::try_from(&b.f_flatten(0, -1)?)?;
-    Ok((0..h)
-        .map(|i| LinearModel {
-            w: Array2::from_shape_vec((d, c), wv[i * d * c..(i + 1) * d * c].to_vec()).unwrap_or_else(|_| Array2::zeros((d, c))),
-            b: Array1::from(bv[i * c..(i + 1) * c].to_vec()),
-        })
-        .collect())
+    // [H, D, C] and [H, 1, C] → one model per head.
+    models_from_stacked(&w, &b.f_squeeze_dim(1)?, d, c)
 }

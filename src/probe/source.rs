@@ -1,16 +1,17 @@
 //! Where a probe's rows come from, one chunk at a time: a matrix already in memory, or a Parquet cache
-//! file read `chunk_rows` rows at a time, so an ImageNet-size set (1.28M × 4096 f32 = 21 GB) never has to
+//! file read about `chunk_rows` rows (whole row groups) at a time, so an ImageNet-size set (1.28M × 4096 f32 = 21 GB) never has to
 //! be in memory at once. [`Prepared`] puts a row selection (the train-val split) and the fitted
 //! [`Transform`] (BN+CReLU, standardisation) in front of either, chunk by chunk.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::ops::Range;
+use std::path::Path;
 
 use ndarray::{Array2, ArrayView2, Axis, CowArray, Ix2};
 
 use super::Transform;
 use crate::error::{Error, Result};
-use crate::features::cache;
+use crate::features::FeatureFile;
 
 /// Consecutive rows of a source: `offset` is the global index of its first row.
 pub struct Chunk<'a> {
@@ -80,41 +81,58 @@ impl RowSource for InMemory<'_> {
     }
 }
 
-/// A Parquet cache file, read `chunk_rows` rows per chunk (row groups are `config::ROW_GROUP_ROWS`).
+/// A Parquet cache file, read a few row groups (about `chunk_rows` rows) per chunk, each checked against
+/// its checksum as it is read.
 pub struct ParquetRows {
-    pub path: PathBuf,
-    rows: usize,
-    width: usize,
-    chunk_rows: usize,
+    file: FeatureFile,
+    /// Row groups of each chunk.
+    chunks: Vec<Range<usize>>,
 }
 
 impl ParquetRows {
+    /// A bbeval cache file or any file in its documented schema (see `FeatureFile::open_any`).
     pub fn open(path: &Path, chunk_rows: usize) -> Result<ParquetRows> {
-        let (rows, width) = cache::shape(path)?;
-        Ok(ParquetRows { path: path.to_path_buf(), rows, width, chunk_rows: chunk_rows.max(1) })
+        let file = FeatureFile::open_any(path)?;
+        let mut chunks = Vec::new();
+        let (mut start, mut rows) = (0, 0);
+        for (g, &n) in file.layout.row_groups.iter().enumerate() {
+            rows += n;
+            if rows >= chunk_rows.max(1) {
+                chunks.push(start..g + 1);
+                (start, rows) = (g + 1, 0);
+            }
+        }
+        if start < file.row_group_count() {
+            chunks.push(start..file.row_group_count());
+        }
+        Ok(ParquetRows { file, chunks })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file.path
     }
 }
 
 impl RowSource for ParquetRows {
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        self.file.path.display().to_string()
     }
     fn width(&self) -> usize {
-        self.width
+        self.file.width()
     }
     fn chunk_count(&self) -> usize {
-        self.rows.div_ceil(self.chunk_rows)
+        self.chunks.len()
     }
     fn chunk_len(&self, i: usize) -> usize {
-        chunk_bounds(self.rows, self.chunk_rows, i).1
+        self.file.row_range(self.chunks[i].clone()).len()
     }
     fn chunk(&self, i: usize) -> Result<Chunk<'_>> {
-        let (start, len) = chunk_bounds(self.rows, self.chunk_rows, i);
-        let (labels, values) = cache::read_rows(&self.path, start, len)?;
-        Ok(Chunk { offset: start, labels: Cow::Owned(labels), values: CowArray::from(values) })
+        let offset = self.file.row_range(self.chunks[i].clone()).start;
+        let (labels, values) = self.file.read_groups(self.chunks[i].clone())?;
+        Ok(Chunk { offset, labels: Cow::Owned(labels), values: CowArray::from(values) })
     }
     fn all_labels(&self) -> Result<Vec<u32>> {
-        cache::read_labels(&self.path)
+        self.file.read_labels()
     }
 }
 
@@ -128,11 +146,7 @@ pub fn check_finite(src: &dyn RowSource) -> Result<()> {
 
 fn finite_chunk(src: &dyn RowSource, chunk: &Chunk) -> Result<()> {
     if let Some(row) = chunk.values.rows().into_iter().position(|r| r.iter().any(|v| !v.is_finite())) {
-        return Err(Error::Probe(format!(
-            "{}: NaN/Inf feature in row {}; re-extract the features or fix the encoder",
-            src.describe(),
-            chunk.offset + row
-        )));
+        return Err(Error::NonFiniteFeature { source_name: src.describe(), row: chunk.offset + row });
     }
     Ok(())
 }
@@ -195,14 +209,18 @@ impl RowSource for Prepared<'_> {
     }
 }
 
-/// All rows of a source as one matrix (the L-BFGS reference back-end needs them at once).
+/// All rows of a source as one matrix (full-batch back-ends need them at once), filled chunk by chunk
+/// into one allocation.
 pub fn collect(src: &dyn RowSource) -> Result<(Array2<f32>, Vec<u32>)> {
-    let mut values = Array2::<f32>::zeros((0, src.width()));
+    let mut values = Array2::<f32>::zeros((src.len(), src.width()));
     let mut labels = Vec::with_capacity(src.len());
+    let mut at = 0;
     for i in 0..src.chunk_count() {
         let chunk = src.chunk(i)?;
-        values.append(Axis(0), chunk.values.view()).map_err(|e| Error::Probe(e.to_string()))?;
+        let rows = chunk.values.nrows();
+        values.slice_mut(ndarray::s![at..at + rows, ..]).assign(&chunk.values);
         labels.extend_from_slice(&chunk.labels);
+        at += rows;
     }
     Ok((values, labels))
 }

@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RunFile, PROTOCOL_VERSION};
+use super::paper::PaperRef;
+use crate::context::ExecutionContext;
 use crate::error::{Error, IoContext, Result};
 use crate::genmetrics::GenerationResult;
 use crate::probe::protocol::ProbeOutcome;
+use crate::protocol::PROTOCOL_VERSION;
+use crate::runfile::RunFile;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Provenance {
@@ -18,19 +21,28 @@ pub struct Provenance {
     pub created: String,
     pub tch_version: String,
     pub libtorch_version: String,
+    /// Where it ran: `cpu` or `cuda:N` (what actually ran, not what was asked for).
     pub device: String,
+    /// Encoder forward precision (`f32`, `f16`, `bf16`).
+    #[serde(default)]
+    pub precision: String,
+    /// libtorch CPU threads.
+    #[serde(default)]
+    pub threads: usize,
     pub protocol_version: u32,
 }
 
 impl Provenance {
-    pub fn now(device: &str) -> Provenance {
+    pub fn now(ctx: &ExecutionContext) -> Provenance {
         Provenance {
             bbeval_version: env!("CARGO_PKG_VERSION").to_string(),
             git_commit: git_commit(),
             created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            tch_version: "0.26".to_string(),
+            tch_version: env!("BBEVAL_TCH_VERSION").to_string(),
             libtorch_version: env!("BBEVAL_LIBTORCH_VERSION").to_string(),
-            device: device.to_string(),
+            device: ctx.device_name(),
+            precision: ctx.precision.as_str().to_string(),
+            threads: ctx.threads,
             protocol_version: PROTOCOL_VERSION,
         }
     }
@@ -72,6 +84,12 @@ pub struct RowResult {
     pub feature: String,
     /// `true` when BN+CReLU was computed from AvePool with training-split statistics.
     pub feature_derived: bool,
+    /// An imported encoder used without a passing verification record (`--allow-unverified`).
+    #[serde(default)]
+    pub unverified: bool,
+    /// The paper's numbers for this row, when it is one of the paper's rows.
+    #[serde(default)]
+    pub paper: Option<PaperRef>,
     pub extract_seconds: f64,
     pub cache_hit: bool,
     pub skipped_images: usize,
@@ -104,7 +122,8 @@ impl Results {
         if path.is_dir() { Results::load(&path.join("results.json")) } else { Results::load(path) }
     }
 
-    /// Write results.json, report.md and results.csv into `dir` (each atomically).
+    /// Write results.json, report.md and results.csv into `dir` (each atomically, through a unique
+    /// temporary file).
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).at(dir)?;
         let json = serde_json::to_string_pretty(self).map_err(|e| Error::Results { path: dir.into(), reason: e.to_string() })?;
@@ -118,9 +137,7 @@ impl Results {
         let mut written = Vec::new();
         for (name, text) in files {
             let path = dir.join(name);
-            let tmp = dir.join(format!("{name}.tmp"));
-            std::fs::write(&tmp, text).at(&tmp)?;
-            std::fs::rename(&tmp, &path).at(&path)?;
+            crate::atomic::write(&path, text.as_bytes())?;
             written.push(path);
         }
         Ok(written)

@@ -1,27 +1,44 @@
-//! `bbeval run eval/<file>.toml`: extract → probe → report for every (encoder, feature) row of a run file.
+//! `bbeval run eval/<file>.toml`: extract → probe → (FID/IS) → report for every row and generator entry of
+//! a run file, in the execution context decided once by the caller.
+
+mod generation;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tch::Device;
-
-use crate::config::{default_batch_size, RunFile};
-use crate::data::{Dataset, DatasetSpec};
-use crate::encoder::{self, Encoder, Precision};
+use crate::context::ExecutionContext;
+use crate::data::{Dataset, DatasetSpec, HashOptions};
+use crate::encoder::{self, Encoder};
 use crate::error::{Error, Result};
-use crate::features::{self, cache, ExtractOptions, Extraction};
-use crate::genmetrics;
+use crate::features::{self, cache, ExtractOptions, Extraction, Shard};
 use crate::probe::protocol::{self, ProbeSetup};
 use crate::probe::source::ParquetRows;
-use crate::report::{DatasetRecord, Provenance, Results, RowResult};
+use crate::protocol::default_batch_size;
+use crate::report::{paper, DatasetRecord, Provenance, Results, RowResult};
+use crate::reporter::Reporter;
+use crate::runfile::RunFile;
 use crate::suggest::did_you_mean;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub strict: bool,
-    pub progress: bool,
-    pub precision: Precision,
-    pub device: Device,
+    pub reporter: Reporter,
+    pub ctx: ExecutionContext,
+    /// Extract only this slice of every extraction and stop (a job of a cluster array).
+    pub shard: Option<Shard>,
+    /// Replace an existing `results/<name>/`.
+    pub overwrite: bool,
+    /// Use imported encoders whose verification record is missing or failed (marked in the report).
+    pub allow_unverified: bool,
+    /// Re-read every image file to identify the dataset's content (ignore the stat cache).
+    pub rehash: bool,
+}
+
+impl RunOptions {
+    /// CPU, f32, silent, strict off: what tests and scripts start from.
+    pub fn cpu() -> RunOptions {
+        RunOptions { strict: false, reporter: Reporter::silent(), ctx: ExecutionContext::cpu(), shard: None, overwrite: true, allow_unverified: false, rehash: false }
+    }
 }
 
 /// Both splits of the run's dataset, subset as the run file says.
@@ -30,11 +47,17 @@ pub struct Splits {
     pub val: Dataset,
 }
 
-pub fn open_splits(run: &RunFile) -> Result<Splits> {
+pub fn open_splits(run: &RunFile, opts: &RunOptions) -> Result<Splits> {
     let spec = DatasetSpec::parse(&run.dataset.spec)?;
     let seed = run.dataset.seed;
-    let train = Dataset::open(&spec, "train")?.subset(run.dataset.train_limit, seed);
-    let val = Dataset::open(&spec, "val")?.subset(run.dataset.val_limit, seed);
+    let hashing = HashOptions::under(&run.cache_dir(), opts.rehash);
+    let train = Dataset::open(&spec, "train", &hashing)?.subset(run.dataset.train_limit, seed);
+    let val = Dataset::open(&spec, "val", &hashing)?.subset(run.dataset.val_limit, seed);
+    for d in [&train, &val] {
+        for note in &d.notes {
+            opts.reporter.warn(format!("{}: {note}", d.describe()));
+        }
+    }
     Ok(Splits { train, val })
 }
 
@@ -46,6 +69,8 @@ struct Extracted {
     outputs: Vec<String>,
     train: Extraction,
     val: Extraction,
+    /// The verification warning of an imported encoder used without a passing record.
+    unverified: Option<String>,
 }
 
 /// How a row's feature is obtained from an encoder's outputs.
@@ -68,27 +93,49 @@ fn resolve_feature(outputs: &[String], feature: &str, encoder: &str) -> Result<(
     })
 }
 
+/// An imported encoder (its manifest names a verification record) is used only when the record passed;
+/// `allow_unverified` turns the refusal into a loud warning carried to the report.
+fn verification_of(spec: &str, opts: &RunOptions) -> Result<Option<String>> {
+    if spec == "raw" || spec.starts_with("raw:") {
+        return Ok(None);
+    }
+    let manifest = encoder::Manifest::load(Path::new(spec))?;
+    match crate::tfhub::verify::require(&manifest, Path::new(spec)) {
+        Ok(()) => Ok(None),
+        Err(e) if opts.allow_unverified => {
+            opts.reporter.warn(format!("USING AN UNVERIFIED IMPORT (--allow-unverified): {e}"));
+            Ok(Some(e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn extract_all(run: &RunFile, splits: &Splits, opts: &RunOptions) -> Result<BTreeMap<String, Extracted>> {
-    let spec = &splits.train.spec;
+    let channels = splits.train.spec.kind.channels();
     let eopts = extract_options(run, opts);
     // Open every encoder and check every row's feature before any heavy work.
-    let mut encoders: BTreeMap<String, Box<dyn Encoder>> = BTreeMap::new();
+    let mut encoders: BTreeMap<String, (Box<dyn Encoder>, Option<String>)> = BTreeMap::new();
     for row in &run.rows {
         if !encoders.contains_key(&row.encoder) {
-            encoders.insert(row.encoder.clone(), encoder::open(&row.encoder, spec.kind, opts.precision)?);
+            let unverified = verification_of(&row.encoder, opts)?;
+            encoders.insert(row.encoder.clone(), (encoder::open(&row.encoder, channels, &opts.ctx)?, unverified));
         }
-        let enc = &encoders[&row.encoder];
+        let enc = &encoders[&row.encoder].0;
         resolve_feature(&enc.outputs(), &row.feature, &row.encoder)?;
     }
     let mut out = BTreeMap::new();
-    for (spec_str, mut enc) in encoders {
+    for (spec_str, (mut enc, unverified)) in encoders {
         let train = features::extract(enc.as_mut(), &splits.train, &eopts)?;
         let val = features::extract(enc.as_mut(), &splits.val, &eopts)?;
         for (split, e) in [("train", &train), ("val", &val)] {
-            let state = if e.cache_hit { "cache hit".to_string() } else { format!("{} images in {:.1} s", e.images, e.seconds) };
-            eprintln!("extract {} {split}: {state}", enc.name());
+            let state = match (e.cache_hit, e.files.is_empty()) {
+                (true, _) => "cache hit".to_string(),
+                (false, true) => format!("shard done, {} images in {:.1} s", e.images, e.seconds),
+                (false, false) => format!("{} images in {:.1} s", e.images, e.seconds),
+            };
+            opts.reporter.info(format!("extract {} {split}: {state}", enc.name()));
             for (id, why) in e.skipped.iter().take(10) {
-                eprintln!("  skipped {id}: {why}");
+                opts.reporter.warn(format!("skipped {id}: {why}"));
             }
         }
         out.insert(
@@ -100,33 +147,43 @@ fn extract_all(run: &RunFile, splits: &Splits, opts: &RunOptions) -> Result<BTre
                 outputs: enc.outputs(),
                 train,
                 val,
+                unverified,
             },
         );
     }
     Ok(out)
 }
 
-/// Run a run file end to end; writes results.json, report.md and results.csv into its out_dir.
-pub fn run_file(path: &Path, opts: &RunOptions) -> Result<(Results, PathBuf)> {
-    let run = RunFile::load(path)?;
-    let results = run_config(&run, opts)?;
+/// What `run_file` did: the results and where they were written, or — with a shard — only extraction.
+pub enum RunOutcome {
+    Written { results: Box<Results>, dir: PathBuf },
+    Sharded { shard: Shard },
+}
+
+/// Run a run file end to end; writes results.json, report.md and results.csv into its out_dir (never over
+/// existing results unless `opts.overwrite`).
+pub fn run_file(run: &RunFile, opts: &RunOptions) -> Result<RunOutcome> {
     let dir = run.out_dir();
+    if !opts.overwrite && opts.shard.is_none() && dir.join("results.json").exists() {
+        return Err(Error::ResultsExist { path: dir });
+    }
+    if let Some(shard) = opts.shard {
+        let splits = open_splits(run, opts)?;
+        extract_all(run, &splits, opts)?;
+        return Ok(RunOutcome::Sharded { shard });
+    }
+    let results = run_config(run, opts)?;
     results.write(&dir)?;
-    Ok((results, dir))
+    Ok(RunOutcome::Written { results: Box::new(results), dir })
 }
 
 /// Extract (or reuse the cache), probe and collect results for a loaded run file; writes nothing.
 pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
-    let splits = open_splits(&run)?;
+    let splits = open_splits(run, opts)?;
     let train_val = run.dataset.train_val.unwrap_or_else(|| splits.train.spec.default_train_val(splits.train.len()));
-    let extracted = extract_all(&run, &splits, opts)?;
-    let setup_for = |derived: bool| ProbeSetup {
-        config: run.probe.clone(),
-        train_val,
-        split_seed: run.dataset.seed,
-        bn_crelu_from_avepool: derived,
-        device: opts.device,
-    };
+    let extracted = extract_all(run, &splits, opts)?;
+    let probe = run.probe.check(&format!("run file `{}`, [probe]", run.name))?;
+    let setup_for = |derived: bool| ProbeSetup { probe: &probe, train_val, split_seed: run.dataset.seed, bn_crelu_from_avepool: derived, ctx: opts.ctx };
 
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
@@ -134,37 +191,44 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
         let e = &extracted[&row.encoder];
         let (stored, derived) = resolve_feature(&e.outputs, &row.feature, &row.encoder)?;
         let (train_file, val_file) = (&e.train.files[&stored], &e.val.files[&stored]);
-        let train = ParquetRows::open(train_file, run.probe.chunk_rows)?;
-        let val = ParquetRows::open(val_file, run.probe.chunk_rows)?;
+        let train = ParquetRows::open(train_file, probe.chunk_rows)?;
+        let val = ParquetRows::open(val_file, probe.chunk_rows)?;
         let outcome = protocol::run_rows(&train, &val, &setup_for(derived))?;
-        eprintln!(
-            "probe {} {}: top-1 {:.1}% (train-val {:.1}%, {:.1} s)",
+        opts.reporter.info(format!(
+            "probe {} {}: top-1 {:.1}% (train-val {:.1}%, {:?}, {:.1} s)",
             e.name,
             row.feature,
             100.0 * outcome.top1,
             100.0 * outcome.train_val_top1,
+            outcome.backend,
             outcome.seconds
-        );
-        let skipped = cache::read_skipped(train_file)?.len() + cache::read_skipped(val_file)?.len();
+        ));
+        let skipped = cache::FeatureFile::open(train_file)?.skipped.len() + cache::FeatureFile::open(val_file)?.skipped.len();
         if skipped > 0 {
             warnings.push(format!("{}: {skipped} unreadable image(s) were skipped (listed in the cache files' metadata)", e.name));
         }
+        if let Some(why) = &e.unverified {
+            warnings.push(format!("{} / {}: UNVERIFIED IMPORT used with --allow-unverified ({why})", row.method, row.feature));
+        }
+        let architecture = row.architecture.clone().unwrap_or_else(|| e.architecture.clone());
         rows.push(RowResult {
+            paper: paper::reference(&e.name, &row.feature),
             method: row.method.clone(),
-            architecture: row.architecture.clone().unwrap_or_else(|| e.architecture.clone()),
+            architecture,
             encoder: e.name.clone(),
             encoder_sha256: e.sha256.clone(),
             feature: row.feature.clone(),
             feature_derived: derived,
+            unverified: e.unverified.is_some(),
             extract_seconds: e.train.seconds + e.val.seconds,
             cache_hit: e.train.cache_hit && e.val.cache_hit,
             skipped_images: skipped,
             probe: outcome,
         });
     }
-    let mut generation = Vec::new();
+    let mut generation_results = Vec::new();
     for entry in &run.generation {
-        let mut scored = genmetrics::entry::evaluate(entry, &run.dataset.spec, &extract_options(run, opts))?;
+        let mut scored = generation::evaluate(entry, &run.dataset.spec, &extract_options(run, opts), &opts.ctx)?;
         if let Some(method) = &entry.cls_row {
             let row = rows.iter().find(|r| &r.method == method).ok_or_else(|| Error::RunFile {
                 path: run.name.clone().into(),
@@ -172,15 +236,24 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
             })?;
             scored.cls = Some(row.probe.train_val_top1);
         }
-        eprintln!("generation {}: FID {:.2}{} ({} samples, {:.1} s)", scored.variant, scored.fid, scored.is.as_ref().map(|i| format!(", {} {:.2}", i.label, i.mean)).unwrap_or_default(), scored.samples, scored.seconds);
+        opts.reporter.info(format!(
+            "generation {}: FID {:.2}{} ({} samples, {:.1} s)",
+            scored.variant,
+            scored.fid,
+            scored.is.as_ref().map(|i| format!(", {} {:.2}", i.label, i.mean)).unwrap_or_default(),
+            scored.samples,
+            scored.seconds
+        ));
         warnings.extend(scored.warnings.iter().map(|w| format!("{}: {w}", scored.variant)));
-        generation.push(scored);
+        generation_results.push(scored);
     }
-    let device = if opts.device.is_cuda() { "cuda" } else { "cpu" };
+    for d in [&splits.train, &splits.val] {
+        warnings.extend(d.notes.iter().map(|n| format!("{}: {n}", d.describe())));
+    }
     Ok(Results {
         name: run.name.clone(),
-        protocol_version: crate::config::PROTOCOL_VERSION,
-        provenance: Provenance::now(device),
+        protocol_version: crate::protocol::PROTOCOL_VERSION,
+        provenance: Provenance::now(&opts.ctx),
         dataset: DatasetRecord {
             spec: run.dataset.spec.clone(),
             train_hash: splits.train.content_hash.clone(),
@@ -194,7 +267,7 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
         },
         config: run.clone(),
         rows,
-        generation,
+        generation: generation_results,
         warnings,
     })
 }
@@ -202,9 +275,10 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
 fn extract_options(run: &RunFile, opts: &RunOptions) -> ExtractOptions {
     ExtractOptions {
         cache_dir: run.cache_dir(),
-        batch_size: run.batch_size.unwrap_or_else(|| default_batch_size(opts.device.is_cuda())),
+        batch_size: run.batch_size.unwrap_or_else(|| default_batch_size(opts.ctx.is_cuda())),
         strict: opts.strict,
-        progress: opts.progress,
+        reporter: opts.reporter,
         storage: run.storage,
+        shard: opts.shard,
     }
 }

@@ -36,3 +36,22 @@ pub fn fixture_encoder(dir: &Path, model: &str, outputs: &str, input: &str) -> P
     std::fs::write(&manifest, text).expect("write manifest");
     manifest
 }
+
+/// Load and run a run file on the CPU; returns the results and the folder they were written to.
+pub fn run(path: &Path, opts: &bbeval::run::RunOptions) -> bbeval::Result<(bbeval::report::Results, PathBuf)> {
+    let run = bbeval::runfile::RunFile::load(path)?;
+    match bbeval::run::run_file(&run, opts)? {
+        bbeval::run::RunOutcome::Written { results, dir } => Ok((*results, dir)),
+        bbeval::run::RunOutcome::Sharded { .. } => panic!("a shard run writes no results"),
+    }
+}
+
+/// The CPU context of the tests.
+pub fn cpu() -> bbeval::context::ExecutionContext {
+    bbeval::context::ExecutionContext::cpu()
+}
+
+/// Open a dataset split, reading every file's bytes for its content hash.
+pub fn open(spec: &bbeval::data::DatasetSpec, split: &str) -> bbeval::Result<bbeval::data::Dataset> {
+    bbeval::data::Dataset::open(spec, split, &bbeval::data::HashOptions::default())
+}

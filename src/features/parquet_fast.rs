@@ -1,0 +1,351 @@
+//! Reading bbeval's own cache files at memory speed.
+//!
+//! A cache file is uncompressed, and its `label` and `feature` columns are PLAIN-encoded: once the page
+//! headers and level runs are skipped, a page holds the values back to back (f32 little-endian, or — for
+//! f16 storage — length-prefixed rows of halves). Going through a general decoder costs a repetition level
+//! per value (polars and arrow-rs both read such a 20,000 × 4096 file at ~250 MB/s); this reader maps the
+//! file, walks the pages of the row groups asked for with the `parquet` crate's low-level page reader
+//! (in parallel, one row group per task), checks that every definition level is the maximum (no nulls),
+//! and copies the value bytes. Anything else — compression, dictionary pages, nulls, another layout —
+//! returns `None`, and the caller takes the general polars path, so files written by other tools still
+//! read.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding};
+use parquet::column::page::Page;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use rayon::prelude::*;
+
+use super::cache::cache_err;
+use super::key::Storage;
+use crate::error::{IoContext, Result};
+
+/// What the footer holds that bbeval reads: key-value metadata and the rows of each row group.
+pub struct Footer {
+    pub metadata: Vec<(String, String)>,
+    pub row_groups: Vec<usize>,
+}
+
+/// The file mapped into memory as `Bytes`, so that pages are slices of it, not copies.
+fn map(path: &Path) -> Result<Bytes> {
+    let file = File::open(path).at(path)?;
+    // SAFETY: cache files are written once under a temporary name and renamed into place, never modified
+    // afterwards; a file truncated under us would fail the checksums of the row groups read from it.
+    let mmap = unsafe { memmap2::Mmap::map(&file) }.at(path)?;
+    Ok(Bytes::from_owner(mmap))
+}
+
+fn open(path: &Path) -> Result<SerializedFileReader<Bytes>> {
+    SerializedFileReader::new(map(path)?).map_err(|e| cache_err(path, format!("not a readable Parquet file ({e}); delete it")))
+}
+
+pub fn footer(path: &Path) -> Result<Footer> {
+    let reader = open(path)?;
+    let meta = reader.metadata();
+    let metadata = meta
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| kv.iter().filter_map(|k| k.value.clone().map(|v| (k.key.clone(), v))).collect())
+        .unwrap_or_default();
+    let row_groups = meta.row_groups().iter().map(|rg| rg.num_rows() as usize).collect();
+    Ok(Footer { metadata, row_groups })
+}
+
+/// A leaf column by its top-level name, with its level maxima.
+struct Leaf {
+    index: usize,
+    max_def: i16,
+    max_rep: i16,
+}
+
+fn leaf(reader: &SerializedFileReader<Bytes>, name: &str) -> Option<Leaf> {
+    let schema = reader.metadata().file_metadata().schema_descr();
+    let index = schema.columns().iter().position(|c| c.path().parts().first().is_some_and(|p| p == name))?;
+    let c = schema.column(index);
+    Some(Leaf { index, max_def: c.max_def_level(), max_rep: c.max_rep_level() })
+}
+
+/// Bits needed for levels up to `max`.
+fn bit_width(max: i16) -> usize {
+    (16 - (max as u16).leading_zeros()) as usize
+}
+
+fn uleb128(data: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &b) in data.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// The first `count` values of an RLE/bit-packed hybrid run of `width`-bit values (dictionary indices);
+/// `None` when the data ends early.
+fn decode_hybrid(mut data: &[u8], width: usize, count: usize) -> Option<Vec<u32>> {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let (header, used) = uleb128(data)?;
+        data = &data[used..];
+        if header & 1 == 0 {
+            let run = (header >> 1) as usize;
+            let bytes = width.div_ceil(8);
+            let value = data.get(..bytes)?.iter().rev().fold(0u32, |v, &b| (v << 8) | u32::from(b));
+            out.extend(std::iter::repeat_n(value, run.min(count - out.len())));
+            data = &data[bytes..];
+        } else {
+            let values = (header >> 1) as usize * 8;
+            let bytes = values * width / 8;
+            let packed = data.get(..bytes)?;
+            for i in 0..values.min(count - out.len()) {
+                let bit = i * width;
+                let mut v = 0u32;
+                for b in 0..width {
+                    let at = bit + b;
+                    v |= u32::from((packed[at / 8] >> (at % 8)) & 1) << b;
+                }
+                out.push(v);
+            }
+            data = &data[bytes..];
+        }
+    }
+    Some(out)
+}
+
+/// Whether the first `count` levels of an RLE/bit-packed hybrid run all equal `want`.
+fn levels_all(mut data: &[u8], width: usize, count: usize, want: u32) -> bool {
+    let mut seen = 0;
+    while seen < count {
+        let Some((header, used)) = uleb128(data) else { return false };
+        data = &data[used..];
+        if header & 1 == 0 {
+            let run = (header >> 1) as usize;
+            let bytes = width.div_ceil(8);
+            if data.len() < bytes {
+                return false;
+            }
+            let value = data[..bytes].iter().rev().fold(0u32, |v, &b| (v << 8) | u32::from(b));
+            if run > 0 && value != want {
+                return false;
+            }
+            data = &data[bytes..];
+            seen += run;
+        } else {
+            let values = (header >> 1) as usize * 8;
+            let bytes = values * width / 8;
+            if data.len() < bytes {
+                return false;
+            }
+            for i in 0..values.min(count - seen) {
+                let bit = i * width;
+                let mut v = 0u32;
+                for b in 0..width {
+                    let at = bit + b;
+                    v |= u32::from((data[at / 8] >> (at % 8)) & 1) << b;
+                }
+                if v != want {
+                    return false;
+                }
+            }
+            data = &data[bytes..];
+            seen += values;
+        }
+    }
+    true
+}
+
+/// How a data page's values are encoded.
+enum Values {
+    /// Back to back.
+    Plain(Bytes),
+    /// Dictionary indices: a bit-width byte, then an RLE/bit-packed hybrid run of `count` indices.
+    Indices(Bytes, usize),
+}
+
+/// The values of one uncompressed data page with no nulls (PLAIN, or dictionary indices); `None` for
+/// anything else.
+fn page_values(page: &Page, leaf: &Leaf) -> Option<Values> {
+    let wrap = |encoding: &Encoding, body: Bytes, count: usize| match encoding {
+        Encoding::PLAIN => Some(Values::Plain(body)),
+        Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY => Some(Values::Indices(body, count)),
+        _ => None,
+    };
+    match page {
+        Page::DataPage { buf, num_values, encoding, def_level_encoding, rep_level_encoding, .. } => {
+            let mut at = 0usize;
+            let mut section = |max: i16, enc: &Encoding| -> Option<Option<Bytes>> {
+                if max == 0 {
+                    return Some(None);
+                }
+                if *enc != Encoding::RLE || buf.len() < at + 4 {
+                    return None;
+                }
+                let len = u32::from_le_bytes(buf[at..at + 4].try_into().ok()?) as usize;
+                let body = buf.slice(at + 4..at + 4 + len.min(buf.len() - at - 4));
+                at += 4 + len;
+                Some(Some(body))
+            };
+            let _rep = section(leaf.max_rep, rep_level_encoding)?;
+            let def = section(leaf.max_def, def_level_encoding)?;
+            if let Some(def) = def {
+                if !levels_all(&def, bit_width(leaf.max_def), *num_values as usize, leaf.max_def as u32) {
+                    return None;
+                }
+            }
+            if at > buf.len() {
+                return None;
+            }
+            wrap(encoding, buf.slice(at..), *num_values as usize)
+        }
+        Page::DataPageV2 { buf, encoding, num_nulls: 0, num_values, def_levels_byte_len, rep_levels_byte_len, is_compressed: false, .. } => {
+            let start = (*def_levels_byte_len + *rep_levels_byte_len) as usize;
+            if start > buf.len() {
+                return None;
+            }
+            wrap(encoding, buf.slice(start..), *num_values as usize)
+        }
+        _ => None,
+    }
+}
+
+/// The data pages of column `leaf` in row group `rg`, and its dictionary page if it has one; `None` when
+/// not a layout this reader knows.
+fn column_pages(reader: &SerializedFileReader<Bytes>, rg: usize, leaf: &Leaf) -> Result<Option<(Option<Bytes>, Vec<Values>)>> {
+    let meta = reader.metadata().row_group(rg).column(leaf.index);
+    if meta.compression() != Compression::UNCOMPRESSED {
+        return Ok(None);
+    }
+    let row_group = reader.get_row_group(rg).map_err(|e| cache_err(Path::new("?"), e.to_string()))?;
+    let pages = row_group.get_column_page_reader(leaf.index).map_err(|e| cache_err(Path::new("?"), e.to_string()))?;
+    let (mut dictionary, mut out) = (None, Vec::new());
+    for page in pages {
+        let Ok(page) = page else { return Ok(None) };
+        if let Page::DictionaryPage { buf, .. } = &page {
+            dictionary = Some(buf.clone());
+            continue;
+        }
+        match page_values(&page, leaf) {
+            Some(values) => out.push(values),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some((dictionary, out)))
+}
+
+/// Value bytes of a column that must be PLAIN (the features).
+fn column_values(reader: &SerializedFileReader<Bytes>, rg: usize, leaf: &Leaf) -> Result<Option<Vec<Bytes>>> {
+    let Some((None, pages)) = column_pages(reader, rg, leaf)? else { return Ok(None) };
+    Ok(pages.into_iter().map(|p| match p {
+        Values::Plain(b) => Some(b),
+        Values::Indices(..) => None,
+    }).collect())
+}
+
+/// A u32 column (the labels), PLAIN or dictionary-encoded (polars dictionary-encodes small integers).
+fn column_u32(reader: &SerializedFileReader<Bytes>, rg: usize, leaf: &Leaf) -> Result<Option<Vec<u32>>> {
+    let Some((dictionary, pages)) = column_pages(reader, rg, leaf)? else { return Ok(None) };
+    let words = |b: &[u8]| b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<u32>>();
+    let dict = dictionary.as_deref().map(words);
+    let mut out = Vec::new();
+    for page in pages {
+        match (page, &dict) {
+            (Values::Plain(b), _) => out.extend(words(&b)),
+            (Values::Indices(b, count), Some(dict)) => {
+                let Some((&width, runs)) = b.split_first() else { return Ok(None) };
+                let Some(indices) = decode_hybrid(runs, width as usize, count) else { return Ok(None) };
+                for i in indices {
+                    let Some(&v) = dict.get(i as usize) else { return Ok(None) };
+                    out.push(v);
+                }
+            }
+            (Values::Indices(..), None) => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Labels (u32) and feature bytes as stored of row groups `groups`; `None` when the file is not in the
+/// plain layout this reader knows.
+pub fn read_groups(path: &Path, groups: Range<usize>, width: usize, storage: Storage) -> Result<Option<(Vec<u32>, Vec<u8>)>> {
+    let reader = Arc::new(open(path)?);
+    let (Some(label), Some(feature)) = (leaf(&reader, "label"), leaf(&reader, "feature")) else { return Ok(None) };
+    let row_bytes = width * storage.value_bytes();
+    let per_group: Vec<Option<(Vec<u32>, Vec<u8>)>> = groups
+        .into_par_iter()
+        .map(|rg| -> Result<Option<(Vec<u32>, Vec<u8>)>> {
+            let rows = reader.metadata().row_group(rg).num_rows() as usize;
+            let Some(labels) = column_u32(&reader, rg, &label)? else { return Ok(None) };
+            let Some(feature_pages) = column_values(&reader, rg, &feature)? else { return Ok(None) };
+            let mut bytes = Vec::with_capacity(rows * row_bytes);
+            for page in &feature_pages {
+                match storage {
+                    Storage::F32 => bytes.extend_from_slice(page),
+                    // BYTE_ARRAY PLAIN: a u32 length before each row's bytes.
+                    Storage::F16 => {
+                        let mut at = 0;
+                        while at + 4 <= page.len() {
+                            let len = u32::from_le_bytes([page[at], page[at + 1], page[at + 2], page[at + 3]]) as usize;
+                            if len != row_bytes || at + 4 + len > page.len() {
+                                return Ok(None);
+                            }
+                            bytes.extend_from_slice(&page[at + 4..at + 4 + len]);
+                            at += 4 + len;
+                        }
+                    }
+                }
+            }
+            Ok((labels.len() == rows && bytes.len() == rows * row_bytes).then_some((labels, bytes)))
+        })
+        .collect::<Result<_>>()?;
+    let mut labels = Vec::new();
+    let mut bytes = Vec::new();
+    for group in per_group {
+        let Some((l, b)) = group else { return Ok(None) };
+        labels.extend_from_slice(&l);
+        bytes.extend_from_slice(&b);
+    }
+    Ok(Some((labels, bytes)))
+}
+
+/// Every label of the file; `None` when not the plain layout.
+pub fn read_labels(path: &Path) -> Result<Option<Vec<u32>>> {
+    let reader = open(path)?;
+    let Some(label) = leaf(&reader, "label") else { return Ok(None) };
+    let mut out = Vec::new();
+    for rg in 0..reader.num_row_groups() {
+        let Some(labels) = column_u32(&reader, rg, &label)? else { return Ok(None) };
+        out.extend(labels);
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_runs_are_checked_in_both_encodings() {
+        // RLE run of 5 × value 3 (bit width 2): header 5 << 1, one value byte.
+        assert!(levels_all(&[10, 3], 2, 5, 3));
+        assert!(!levels_all(&[10, 2], 2, 5, 3));
+        // Bit-packed: one group of 8 values of width 2, all 3 → 16 bits set.
+        assert!(levels_all(&[3, 0xff, 0xff], 2, 8, 3));
+        assert!(!levels_all(&[3, 0xff, 0x7f], 2, 8, 3));
+        // Only the first `count` values of a padded group matter.
+        assert!(levels_all(&[3, 0xff, 0x0f], 2, 6, 3));
+    }
+
+    #[test]
+    fn dictionary_indices_decode_from_both_run_kinds() {
+        // RLE run: 3 × index 2 (width 2); then one bit-packed group of 8: 0,1,2,3,0,1,2,3.
+        let data = [6, 2, 3, 0b1110_0100, 0b1110_0100];
+        assert_eq!(decode_hybrid(&data, 2, 11).unwrap(), vec![2, 2, 2, 0, 1, 2, 3, 0, 1, 2, 3]);
+        assert_eq!(decode_hybrid(&data, 2, 12), None, "runs end before 12 values");
+    }
+}
