@@ -12,7 +12,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use tch::{Kind, Tensor};
 
-use super::train::{Terms, Trainer};
+use super::losses::Terms;
+use super::models::Models;
 use crate::error::{Error, IoContext, Result};
 use crate::seeded::seeded_permutation;
 
@@ -64,22 +65,21 @@ pub fn mean_column_correlation(a: &Tensor, b: &Tensor) -> f64 {
 impl Diagnostics {
     /// A seeded batch of the training images and of latents (from their own ChaCha stream, so that the
     /// diagnostics never shift the training's random numbers).
-    pub fn new(t: &Trainer, images: &Tensor) -> Result<Diagnostics> {
+    pub fn new(models: &Models, seed: u64, images: &Tensor) -> Result<Diagnostics> {
         let n = images.size()[0] as usize;
         let take = BATCH.min(n);
-        let idx: Vec<i64> = seeded_permutation(n, t.cfg.seed ^ 0x6469_6167).into_iter().take(take).map(|i| i as i64).collect(); // "diag"
+        let idx: Vec<i64> = seeded_permutation(n, seed ^ 0x6469_6167).into_iter().take(take).map(|i| i as i64).collect(); // "diag"
         let device = images.device();
         let x = images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(device)?)?;
-        let latent = t.models.g.latent();
-        let mut rng = ChaCha8Rng::seed_from_u64(t.cfg.seed ^ 0x6469_6167);
+        let latent = models.g.latent();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6469_6167);
         let z: Vec<f32> = (0..take * latent as usize).map(|_| StandardNormal.sample(&mut rng)).collect();
         let z = Tensor::f_from_slice(&z)?.f_view([take as i64, latent])?.f_to_device(device)?;
-        let perm: Vec<i64> = seeded_permutation(take, t.cfg.seed ^ 0x7368_7566).into_iter().map(|i| i as i64).collect(); // "shuf"
+        let perm: Vec<i64> = seeded_permutation(take, seed ^ 0x7368_7566).into_iter().map(|i| i as i64).collect(); // "shuf"
         Ok(Diagnostics { x, z, perm: Tensor::f_from_slice(&perm)?.f_to_device(device)? })
     }
 
-    pub fn measure(&self, t: &Trainer) -> Result<Row> {
-        let m = &t.models;
+    pub fn measure(&self, m: &Models) -> Result<Row> {
         tch::no_grad(|| {
             let e = m.e.forward_t(&self.x, false);
             let gz = m.g.forward_t(&self.z, false);

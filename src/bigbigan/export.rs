@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tch::{nn, CModule, Kind, Tensor};
 
 use super::nets::{Encoder, Generator};
+use super::train::Trainer;
 use super::{Architecture, TrainConfig};
 use crate::error::{Error, IoContext, Result};
 
@@ -80,12 +81,21 @@ pub fn export_generator(generator: &Generator, vs: &mut nn::VarStore, dir: &Path
     Ok(path)
 }
 
+/// Export the encoder as it is now (before training: Table 1's random-init baseline), with BN statistics
+/// calibrated on training images.
+pub fn export_random_encoder(trainer: &mut Trainer, images: &Tensor, side: i64) -> Result<PathBuf> {
+    trainer.calibrate(images)?;
+    let cfg = trainer.cfg.clone();
+    let m = &mut trainer.models;
+    export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, side, &cfg.export_dir(), &format!("{}-e-random", cfg.name), &format!("{} step 0 (random init, BN calibrated)", cfg.name))
+}
+
 /// Export the trained encoder and EMA generator of a run as `<out_dir>/export/{encoder,generator}.*`, their
 /// BatchNorm statistics calibrated first (encoder on training images, generator on latents).
-pub fn export_run(trainer: &mut super::train::Trainer, images: &Tensor, input_side: i64) -> Result<(PathBuf, PathBuf)> {
+pub fn export_run(trainer: &mut Trainer, images: &Tensor, input_side: i64) -> Result<(PathBuf, PathBuf)> {
     trainer.calibrate(images)?;
     let cfg: TrainConfig = trainer.cfg.clone();
-    let dir = super::train::export_dir(&cfg);
+    let dir = cfg.export_dir();
     let source = format!("{} step {}", cfg.name, trainer.step);
     let m = &mut trainer.models;
     let e = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, input_side, &dir, &format!("{}-e", cfg.name), &source)?;

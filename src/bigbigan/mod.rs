@@ -20,6 +20,8 @@ pub mod calibrate;
 pub mod diagnostics;
 pub mod export;
 pub mod layers;
+pub mod losses;
+pub mod models;
 pub mod nets;
 pub mod train;
 
@@ -169,6 +171,21 @@ impl TrainConfig {
 
     pub fn out_dir(&self) -> PathBuf {
         self.out_dir.clone().unwrap_or_else(|| PathBuf::from("results").join(&self.name))
+    }
+
+    /// Where a run's exports go.
+    pub fn export_dir(&self) -> PathBuf {
+        self.out_dir().join("export")
+    }
+
+    /// Where a run's checkpoint lives.
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.out_dir().join("checkpoint")
+    }
+
+    /// Is there a checkpoint to resume from?
+    pub fn has_checkpoint(&self) -> bool {
+        self.checkpoint_dir().join("state.json").is_file()
     }
 
     /// The same recipe with another seed, under its own name (`<name>-seed<N>`) and folder.

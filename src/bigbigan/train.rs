@@ -17,7 +17,10 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use super::diagnostics::{self, Diagnostics, LOG_HEADER};
-use super::nets::{Discriminator, Encoder, Generator, Scores};
+use super::losses::hinge_pair;
+pub use super::losses::Terms;
+pub use super::models::Models;
+use super::nets::Scores;
 use super::TrainConfig;
 use crate::data::{Dataset, DatasetSpec, HashOptions, Preprocess};
 use crate::error::{Error, IoContext, Result};
@@ -26,37 +29,6 @@ use crate::seeded::seeded_permutation;
 /// Adam with the config's β1 (BigGAN: 0; DCGAN/ALI: 0.5), β2 = 0.999.
 fn adam(vs: &nn::VarStore, lr: f64, beta1: f64) -> Result<nn::Optimizer> {
     Ok(nn::Adam { beta1, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }.build(vs, lr)?)
-}
-
-/// The networks and their variable stores (`g_ema` is the exported generator).
-pub struct Models {
-    pub vs_g: nn::VarStore,
-    pub vs_e: nn::VarStore,
-    pub vs_d: nn::VarStore,
-    pub vs_g_ema: nn::VarStore,
-    pub g: Generator,
-    pub e: Encoder,
-    pub d: Discriminator,
-    pub g_ema: Generator,
-}
-
-impl Models {
-    /// Fresh networks; weights depend only on `seed`.
-    pub fn new(cfg: &TrainConfig, device: Device) -> Models {
-        tch::manual_seed(cfg.seed as i64);
-        let (vs_g, vs_e, vs_d, mut vs_g_ema) = (nn::VarStore::new(device), nn::VarStore::new(device), nn::VarStore::new(device), nn::VarStore::new(device));
-        let a = &cfg.architecture;
-        let g = Generator::new(&vs_g.root(), a);
-        let e = Encoder::new(&vs_e.root(), a);
-        let d = Discriminator::new(&vs_d.root(), a);
-        let g_ema = Generator::new(&vs_g_ema.root(), a);
-        let _ = vs_g_ema.copy(&vs_g);
-        Models { vs_g, vs_e, vs_d, vs_g_ema, g, e, d, g_ema }
-    }
-
-    fn stores(&mut self) -> [(&'static str, &mut nn::VarStore); 4] {
-        [("g", &mut self.vs_g), ("e", &mut self.vs_e), ("d", &mut self.vs_d), ("g_ema", &mut self.vs_g_ema)]
-    }
 }
 
 /// Losses and mean scores of one step.
@@ -88,41 +60,6 @@ pub fn load_images(spec: &str, limit: Option<usize>, seed: u64, side_for: i64) -
     let x = Tensor::f_from_slice(&values)?.f_view([data.len() as i64, 1, side, side])?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
     let pad = (side_for - side) / 2;
     Ok((x.f_pad([pad, pad, pad, pad], "constant", Some(-1.0))?, side))
-}
-
-/// The loss terms of one evaluation, per score: D's hinge terms and E/G's score differences.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Terms {
-    pub d_xz: f64,
-    pub d_x: f64,
-    pub d_z: f64,
-    pub eg_xz: f64,
-    pub eg_x: f64,
-    pub eg_z: f64,
-}
-
-/// h(y·s) with h(t) = max(0, 1 − t); y = +1 for encoder pairs, −1 for generator pairs.
-fn hinge_pair(e: &Tensor, g: &Tensor) -> Tensor {
-    (e.neg() + 1.0).relu().mean(Kind::Float) + (g + 1.0).relu().mean(Kind::Float)
-}
-
-/// E/G's term of one score: mean over encoder pairs minus mean over generator pairs.
-fn score_gap(e: &Tensor, g: &Tensor) -> Tensor {
-    e.mean(Kind::Float) - g.mean(Kind::Float)
-}
-
-impl Terms {
-    pub fn of(enc: &Scores, gen: &Scores) -> Terms {
-        let v = |t: Tensor| t.double_value(&[]);
-        Terms {
-            d_xz: v(hinge_pair(&enc.s_xz, &gen.s_xz)),
-            d_x: v(hinge_pair(&enc.s_x, &gen.s_x)),
-            d_z: v(hinge_pair(&enc.s_z, &gen.s_z)),
-            eg_xz: v(score_gap(&enc.s_xz, &gen.s_xz)),
-            eg_x: v(score_gap(&enc.s_x, &gen.s_x)),
-            eg_z: v(score_gap(&enc.s_z, &gen.s_z)),
-        }
-    }
 }
 
 pub struct Trainer {
@@ -241,7 +178,7 @@ impl Trainer {
     }
 
     pub fn checkpoint_dir(&self) -> PathBuf {
-        checkpoint_dir(&self.cfg)
+        self.cfg.checkpoint_dir()
     }
 
     /// Save all four variable stores and the step (optimiser moments are not saved: a resumed run
@@ -290,7 +227,7 @@ impl Trainer {
         if fresh {
             writeln!(log, "{LOG_HEADER}").at(&log_path)?;
         }
-        let probe = Diagnostics::new(self, images)?;
+        let probe = Diagnostics::new(&self.models, self.cfg.seed, images)?;
         // Latents continue from a stream seeded by (seed, step), so a resumed run is itself deterministic.
         tch::manual_seed(self.cfg.seed.wrapping_add(self.step as u64) as i64);
         let bar = reporter.bar(self.cfg.steps as u64, format!("train {}", self.cfg.name));
@@ -303,7 +240,7 @@ impl Trainer {
                 return Err(Error::Training { name: self.cfg.name.clone(), reason: format!("diverged at step {} (D loss {}, E/G loss {}); lower the learning rates (the last checkpoint is kept)", self.step, l.d, l.eg) });
             }
             if self.step % self.cfg.log_every == 0 || self.step == self.cfg.steps {
-                let row = probe.measure(self)?;
+                let row = probe.measure(&self.models)?;
                 writeln!(log, "{},{:.5},{:.5},{},{:.1}", self.step, l.d, l.eg, row.csv(), start.elapsed().as_secs_f64()).at(&log_path)?;
                 bar.set_message(format!("D {:.3} EG {:.3} corr {:.2}", l.d, l.eg, row.corr_z));
             }
@@ -353,28 +290,5 @@ impl Trainer {
         })?;
         Ok(())
     }
-
-    /// Export the encoder as it is now (before training: Table 1's random-init baseline), with BN
-    /// statistics calibrated on training images.
-    pub fn export_random_encoder(&mut self, images: &Tensor, side: i64) -> Result<PathBuf> {
-        self.calibrate(images)?;
-        let cfg = self.cfg.clone();
-        let m = &mut self.models;
-        super::export::export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, side, &export_dir(&cfg), &format!("{}-e-random", cfg.name), &format!("{} step 0 (random init, BN calibrated)", cfg.name))
-    }
 }
 
-/// Path helper for the CLI: where exports go.
-pub fn export_dir(cfg: &TrainConfig) -> PathBuf {
-    cfg.out_dir().join("export")
-}
-
-/// Where a run's checkpoint lives.
-pub fn checkpoint_dir(cfg: &TrainConfig) -> PathBuf {
-    cfg.out_dir().join("checkpoint")
-}
-
-/// Is there a checkpoint to resume from?
-pub fn has_checkpoint(cfg: &TrainConfig) -> bool {
-    checkpoint_dir(cfg).join("state.json").is_file()
-}

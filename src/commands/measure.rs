@@ -43,7 +43,7 @@ pub fn extract(out: &Output, encoder: &str, dataset: &str, split: &str, subset: 
     let e = features::extract(enc.as_mut(), &data, &opts)?;
     let value = json!({
         "cache_hit": e.cache_hit, "images": e.images, "seconds": e.seconds, "files": e.files,
-        "skipped": e.skipped, "resumed": e.resumed, "shard": shard.map(|s| s.to_string()), "device": ctx.device_name(),
+        "skipped": e.skipped, "resumed": e.resumed, "io_seconds": e.io_seconds, "shard": shard.map(|s| s.to_string()), "device": ctx.device_name(),
     });
     out.emit(&value, || {
         if e.cache_hit {

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use bbeval::bigbigan::export::export_run;
-use bbeval::bigbigan::train::{has_checkpoint, load_images, Trainer};
+use bbeval::bigbigan::export::{export_random_encoder, export_run};
+use bbeval::bigbigan::train::{load_images, Trainer};
 use bbeval::bigbigan::TrainConfig;
 use bbeval::context::ExecutionContext;
 use serde_json::json;
@@ -25,14 +25,14 @@ pub fn train_bigbigan(out: &Output, config: &Path, resume: bool, steps: Option<u
     let images = images.to_device(device);
     let mut trainer = Trainer::new(cfg.clone(), device)?;
     if resume {
-        if !has_checkpoint(&cfg) {
+        if !cfg.has_checkpoint() {
             anyhow::bail!("{}: no checkpoint to resume from (run without --resume first)", cfg.out_dir().display());
         }
         let step = trainer.resume()?;
         out.reporter.info(format!("resumed {} at step {step}", cfg.name));
     } else {
         // The randomly initialised encoder: Table 1's baseline row.
-        let random = trainer.export_random_encoder(&images, side)?;
+        let random = export_random_encoder(&mut trainer, &images, side)?;
         out.reporter.info(format!("exported random-init encoder: {}", random.display()));
     }
     out.reporter.info(format!(

@@ -21,9 +21,12 @@ use parquet::column::page::Page;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use rayon::prelude::*;
 
-use super::cache::cache_err;
 use super::key::Storage;
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
+
+fn cache_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Cache { path: path.into(), reason: reason.into() }
+}
 
 /// What the footer holds that bbeval reads: key-value metadata and the rows of each row group.
 pub struct Footer {

@@ -9,6 +9,7 @@
 //! by chunk from memory or the Parquet cache.
 
 pub mod backend;
+pub mod config;
 pub mod lbfgs;
 pub mod linfa_backend;
 pub mod metrics;
@@ -20,7 +21,8 @@ pub mod transform;
 use ndarray::{Array1, Array2, ArrayView2};
 use tch::{Device, Kind, Tensor};
 
-pub use backend::{Backend, Head, ProbeBackend, ProbeConfig, ValidProbe};
+pub use backend::{Backend, Head, ProbeBackend};
+pub use config::{ProbeConfig, ValidProbe};
 use source::{Chunk, RowSource};
 pub use transform::{BnCrelu, Standardiser, Transform};
 

@@ -8,7 +8,8 @@ use ndarray::ArrayView2;
 
 use serde::{Deserialize, Serialize};
 
-use super::backend::{Backend, ProbeBackend, ValidProbe};
+use super::backend::{Backend, ProbeBackend};
+use super::config::ValidProbe;
 use super::metrics::{accuracy, bootstrap_ci, packed_hits, per_class, topk_correct};
 use super::source::{self, InMemory, Prepared, RowSource};
 use super::{LinearModel, Transform};
