@@ -6,11 +6,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bbeval::data::{Dataset, DatasetSpec, Preprocess};
-use bbeval::encoder::{self, Precision};
+use bbeval::context::ExecutionContext;
+use bbeval::data::{Dataset, DatasetSpec, HashOptions, Preprocess};
+use bbeval::encoder;
 use bbeval::features::cache::{self, CacheKey, FeatureTable};
 use bbeval::features::{extract, ExtractOptions};
-use bbeval::probe::torch_backend::{fit_grid, Head, TorchOptions};
+use bbeval::probe::lbfgs::Lbfgs;
+use bbeval::probe::sgd::{fit_grid, Sgd};
+use bbeval::probe::source::InMemory;
+use bbeval::probe::Head;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -22,7 +26,7 @@ fn root() -> PathBuf {
 
 fn foolbox() -> Dataset {
     let spec = DatasetSpec::parse(&format!("samples:{}", root().join("assets/foolbox/imagenet").display())).unwrap();
-    common::open(&spec, "val").unwrap()
+    Dataset::open(&spec, "val", &HashOptions::default()).unwrap()
 }
 
 /// Decode + centre crop + bicubic resize of foolbox's 512×512 JPEGs (PIL anchor: 94 images/s on one core).
@@ -44,7 +48,7 @@ fn decode_resize(c: &mut Criterion) {
 fn extraction(c: &mut Criterion) {
     let data = foolbox();
     let manifest = root().join("assets/encoders/efficientnet-lite0.toml");
-    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
+    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind.channels(), &ExecutionContext::cpu()).unwrap();
     let mut g = c.benchmark_group("extract");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Elements(data.len() as u64));
@@ -74,6 +78,8 @@ fn big_table(n: usize, d: usize) -> FeatureTable {
             dataset_hash: "0".into(),
             split: "train".into(),
             subset: None,
+            rows: n,
+            ids_digest: cache::ids_digest((0..n).map(|i| i.to_string()).collect::<Vec<_>>().iter().map(String::as_str)),
             preprocess: "none".into(),
             feature: "bn_crelu".into(),
             dtype: "f32".into(),
@@ -103,21 +109,34 @@ fn parquet(c: &mut Criterion) {
     g.bench_function("write_f16", |b| b.iter(|| cache::write(dir.path(), &half).unwrap()));
     let half_path = cache::write(dir.path(), &half).unwrap();
     g.bench_function("read_f16", |b| b.iter(|| cache::read(Path::new(&half_path)).unwrap().values.len()));
+    // What every read adds to check the data: xxh3 over the matrix's bytes (the overhead figure).
+    let bytes: Vec<u8> = table.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    g.bench_function("xxh3_checksum", |b| b.iter(|| xxhash_rust::xxh3::xxh3_64(&bytes)));
     g.finish();
 }
 
-/// One epoch of the many-head trainer: 15 heads on 60,000 × 1280, 10 classes (Fashion-MNIST shape).
+/// One epoch of the SGD trainer (15 heads, and 1) on 60,000 × 1280, 10 classes (Fashion-MNIST shape), and
+/// a whole L-BFGS fit of 5 λ heads at once on 10,000 × 1280 (the demo's shape).
 fn probe(c: &mut Criterion) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let (n, d) = (60_000, 1280);
     let x = Array2::from_shape_fn((n, d), |_| rng.random::<f32>() - 0.5);
     let y: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
-    let heads: Vec<Head> = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1].iter().flat_map(|&l2| [0.01, 0.03, 0.1].map(|lr| Head { l2, lr })).collect();
-    let opts = TorchOptions { epochs: 1, batch_size: 512, seed: 0, device: tch::Device::Cpu };
-    let mut g = c.benchmark_group("probe_torch_cpu");
+    let heads: Vec<Head> = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1].iter().flat_map(|&l2| [0.01, 0.03, 0.1].map(|lr| Head { l2, lr: Some(lr) })).collect();
+    let sgd = Sgd { l2: vec![], lr: vec![], epochs: 1, batch_size: 512, seed: 0, resident_bytes: None };
+    let mut g = c.benchmark_group("probe_cpu");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
-    g.bench_function("15_heads_1_epoch_60000x1280", |b| b.iter(|| fit_grid(x.view(), &y, 10, &heads, &opts).unwrap().len()));
-    g.bench_function("1_head_1_epoch_60000x1280", |b| b.iter(|| fit_grid(x.view(), &y, 10, &heads[..1], &opts).unwrap().len()));
+    g.bench_function("sgd_15_heads_1_epoch_60000x1280", |b| b.iter(|| fit_grid(x.view(), &y, 10, &heads, &sgd, tch::Device::Cpu).unwrap().len()));
+    g.bench_function("sgd_1_head_1_epoch_60000x1280", |b| b.iter(|| fit_grid(x.view(), &y, 10, &heads[..1], &sgd, tch::Device::Cpu).unwrap().len()));
+    // Separable-ish classes so that the fit converges as on real features.
+    let (n, d) = (10_000, 1280);
+    let means = Array2::from_shape_fn((10, d), |_| rng.random::<f32>() - 0.5);
+    let y: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
+    let x = Array2::from_shape_fn((n, d), |(i, j)| means[[y[i] as usize, j]] + rng.random::<f32>() - 0.5);
+    let rows = InMemory { name: "bench".into(), values: x.view(), labels: &y, chunk_rows: n };
+    let lbfgs = Lbfgs { l2: vec![], tol: 1e-4, max_iter: 1000, history: 10, resident_bytes: None };
+    let l2_heads: Vec<Head> = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1].iter().map(|&l2| Head { l2, lr: None }).collect();
+    g.bench_function("lbfgs_5_heads_fit_10000x1280", |b| b.iter(|| lbfgs.fit_report(&rows, 10, &l2_heads, None, &ExecutionContext::cpu()).unwrap().passes));
     g.finish();
 }
 
@@ -142,7 +161,7 @@ fn frechet(c: &mut Criterion) {
 fn inception(c: &mut Criterion) {
     let data = foolbox();
     let manifest = root().join("assets/fid/inception.toml");
-    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind.channels(), &common::cpu()).unwrap();
+    let mut enc = encoder::open(manifest.to_str().unwrap(), data.spec.kind.channels(), &ExecutionContext::cpu()).unwrap();
     let mut g = c.benchmark_group("inception");
     g.sample_size(10).measurement_time(Duration::from_secs(60));
     g.throughput(Throughput::Elements(data.len() as u64));

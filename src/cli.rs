@@ -297,6 +297,13 @@ pub enum CacheAction {
     /// How far two feature files of the same images are apart (max |Δ|, row cosines, same argmax), e.g.
     /// features extracted on CPU and on CUDA.
     Diff { a: PathBuf, b: PathBuf },
+    /// Read a feature file completely (checksums checked) `--repeat` times and report the median time and
+    /// throughput — the figure to hold against pyarrow or numpy on the same file.
+    Read {
+        file: PathBuf,
+        #[arg(long, default_value_t = 6)]
+        repeat: usize,
+    },
     /// Write a seeded synthetic train/val pair of feature files (Gaussian classes) for benchmarks.
     Synthetic {
         #[arg(long, default_value = protocol::CACHE_DIR)]
@@ -314,6 +321,8 @@ pub enum CacheAction {
         scale: f32,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        #[arg(long, value_enum, default_value = "f32")]
+        storage: Storage,
     },
 }
 

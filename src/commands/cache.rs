@@ -98,8 +98,26 @@ pub fn run(out: &Output, action: CacheAction) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        CacheAction::Synthetic { cache_dir, rows, val_rows, width, classes, scale, seed } => {
-            let (train, val) = bbeval::features::synthetic::write_pair(&cache_dir, (rows, val_rows), width, classes, scale, seed)?;
+        CacheAction::Read { file, repeat } => {
+            let mut seconds = Vec::new();
+            let mut shape = (0, 0);
+            for _ in 0..repeat.max(1) {
+                let start = std::time::Instant::now();
+                let f = cache::FeatureFile::open(&file)?;
+                let (_, values) = f.read_groups(0..f.row_group_count())?;
+                seconds.push(start.elapsed().as_secs_f64());
+                shape = values.dim();
+            }
+            seconds.sort_by(f64::total_cmp);
+            let median = seconds[seconds.len() / 2];
+            let mb = (shape.0 * shape.1 * 4) as f64 / 1e6;
+            out.emit(&json!({ "rows": shape.0, "width": shape.1, "median_seconds": median, "mb_per_s": mb / median, "seconds": seconds }), || {
+                println!("{} × {}: median {:.3} s over {} reads, {:.0} MB/s of f32 delivered", shape.0, shape.1, median, seconds.len(), mb / median)
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheAction::Synthetic { cache_dir, rows, val_rows, width, classes, scale, seed, storage } => {
+            let (train, val) = bbeval::features::synthetic::write_pair(&cache_dir, (rows, val_rows), width, classes, scale, seed, storage)?;
             out.emit(&json!({ "train": train, "val": val }), || println!("train\t{}\nval\t{}", train.display(), val.display()))?;
             Ok(ExitCode::SUCCESS)
         }

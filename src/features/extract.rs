@@ -56,8 +56,10 @@ pub struct Extraction {
     /// `(id, reason)` of unreadable images left out (of the parts this call computed, or of the cached
     /// file's metadata on a hit).
     pub skipped: Vec<(String, String)>,
-    /// Parts already present when this call started, and the job's part count.
+    /// Parts already present when this call started, and this call's part count.
     pub resumed: Option<(usize, usize)>,
+    /// Seconds spent writing parts and assembling the final files (the cost of resumability).
+    pub io_seconds: f64,
 }
 
 /// The cache key of `feature` for this encoder on this dataset split.
@@ -100,6 +102,7 @@ pub fn extract(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptio
     }
     let bar = opts.reporter.bar(mine.clone().map(|i| job.part_rows(i).len() as u64).sum(), format!("extract {}", dataset.describe()));
     let mut images = 0;
+    let mut io_seconds = 0.0;
     let mut skipped = Vec::new();
     let mut busy = Vec::new();
     for i in mine.clone() {
@@ -118,7 +121,9 @@ pub fn extract(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptio
         let part = encode_part(encoder, dataset, job.part_rows(i), opts, &bar)?;
         images += part.labels.len();
         skipped.extend(part.skipped.iter().map(|(_, id, why)| (id.clone(), why.clone())));
+        let t = Instant::now();
         job.write_part(i, &part, opts.shard, &lock)?;
+        io_seconds += t.elapsed().as_secs_f64();
         drop(lock);
         crate::testing::abort_point("part-written");
     }
@@ -136,12 +141,14 @@ pub fn extract(encoder: &mut dyn Encoder, dataset: &Dataset, opts: &ExtractOptio
     }
     bar.finish_and_clear();
     let resumed = (done_before > 0).then_some((done_before, mine.len()));
-    let mut out = Extraction { files: BTreeMap::new(), cache_hit: false, images, seconds: start.elapsed().as_secs_f64(), skipped, resumed };
-    if opts.shard.is_some() {
+    let mut out = Extraction { files: BTreeMap::new(), cache_hit: false, images, seconds: 0.0, skipped, resumed, io_seconds };
+    if opts.shard.is_none() {
         // A shard leaves assembly to `bbeval cache merge` or to a run without --shard.
-        return Ok(out);
+        let t = Instant::now();
+        out.files = assemble(&job, opts)?;
+        out.io_seconds += t.elapsed().as_secs_f64();
     }
-    out.files = assemble(&job, opts)?;
+    out.seconds = start.elapsed().as_secs_f64();
     Ok(out)
 }
 

@@ -13,7 +13,7 @@ use super::cache::{self, CacheKey, FeatureTable, Storage};
 use crate::error::Result;
 
 /// Write a train and a val file of `width`-d features over `classes` classes into `dir`.
-pub fn write_pair(dir: &Path, rows: (usize, usize), width: usize, classes: usize, scale: f32, seed: u64) -> Result<(PathBuf, PathBuf)> {
+pub fn write_pair(dir: &Path, rows: (usize, usize), width: usize, classes: usize, scale: f32, seed: u64, storage: Storage) -> Result<(PathBuf, PathBuf)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let means: Vec<f32> = (0..classes * width).map(|_| scale * Distribution::<f32>::sample(&StandardNormal, &mut rng)).collect();
     let mut split = |name: &str, n: usize| -> Result<PathBuf> {
@@ -34,7 +34,7 @@ pub fn write_pair(dir: &Path, rows: (usize, usize), width: usize, classes: usize
             feature: "avepool".into(),
             dtype: "f32".into(),
             protocol_version: crate::protocol::PROTOCOL_VERSION,
-            storage: Storage::F32,
+            storage,
         };
         cache::write(dir, &FeatureTable { key, ids, labels, values, skipped: Vec::new() })
     };
