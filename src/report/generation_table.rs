@@ -51,8 +51,136 @@ pub fn markdown(r: &Results) -> String {
         out.push_str(&format!("| {} | {} | {:.2} |\n", g.variant, is_cell(g), g.fid));
     }
     out.push('\n');
+    out.push_str(&seed_summary(r));
     out.push_str(&footnotes(&r.generation));
     out.push('\n');
+    out
+}
+
+/// Entries and rows whose names differ only by a trailing " (seed N)" are seeds of one variant.
+pub fn seed_group(name: &str) -> Option<&str> {
+    let (base, tail) = name.rsplit_once(" (seed ")?;
+    (tail.ends_with(')') && tail[..tail.len() - 1].chars().all(|c| c.is_ascii_digit())).then_some(base)
+}
+
+/// Mean and sample standard deviation (n − 1; 0 for one value); `None` for no values.
+fn mean_sd_of(values: &[f64]) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = if values.len() > 1 { (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    Some((mean, sd))
+}
+
+/// `mean ± sd` of the values, scaled, or "—".
+fn mean_sd(values: &[f64], scale: f64, digits: usize) -> String {
+    match mean_sd_of(values) {
+        Some((mean, sd)) => format!("{:.digits$} ± {:.digits$}", scale * mean, scale * sd),
+        None => "—".into(),
+    }
+}
+
+/// One variant's values over its seeds.
+struct SeedGroup<'a> {
+    name: &'a str,
+    seeds: usize,
+    is: Vec<f64>,
+    fid: Vec<f64>,
+    cls: Vec<f64>,
+    top1: Vec<f64>,
+}
+
+fn seed_groups(r: &Results) -> Vec<SeedGroup<'_>> {
+    let mut names: Vec<&str> = Vec::new();
+    for name in r.generation.iter().filter_map(|g| seed_group(&g.variant)).chain(r.rows.iter().filter_map(|row| seed_group(&row.method))) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let entries: Vec<&GenerationResult> = r.generation.iter().filter(|g| seed_group(&g.variant) == Some(name)).collect();
+            let rows: Vec<_> = r.rows.iter().filter(|row| seed_group(&row.method) == Some(name)).collect();
+            SeedGroup {
+                name,
+                seeds: entries.len().max(rows.len()),
+                is: entries.iter().filter_map(|g| g.is.as_ref().map(|i| i.mean)).collect(),
+                fid: entries.iter().map(|g| g.fid).collect(),
+                cls: rows.iter().map(|row| 100.0 * row.probe.train_val_top1).collect(),
+                top1: rows.iter().map(|row| 100.0 * row.probe.top1).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The paper's Table 1 orderings: (from, to, metric, higher is better). BigBiGAN §4.1: the unary terms improve
+/// IS and FID over BiGAN; a higher E learning rate improves Cls.
+const PAPER_ORDERINGS: &[(&str, &str, &str, bool)] = &[
+    ("BiGAN", "BigBiGAN", "IS", true),
+    ("BiGAN", "BigBiGAN", "FID", false),
+    ("BigBiGAN", "BigBiGAN, ↑ E LR", "Cls.", true),
+];
+
+fn metric<'a>(g: &'a SeedGroup, name: &str) -> &'a [f64] {
+    match name {
+        "IS" => &g.is,
+        "FID" => &g.fid,
+        _ => &g.cls,
+    }
+}
+
+/// Whether each paper ordering holds over the seeds, and how the difference compares with the seed spread.
+fn orderings(groups: &[SeedGroup]) -> String {
+    let mut out = String::new();
+    for &(from, to, name, higher_better) in PAPER_ORDERINGS {
+        let (Some(a), Some(b)) = (groups.iter().find(|g| g.name == from), groups.iter().find(|g| g.name == to)) else { continue };
+        let (Some((ma, sa)), Some((mb, sb))) = (mean_sd_of(metric(a, name)), mean_sd_of(metric(b, name))) else { continue };
+        let delta = mb - ma;
+        let better = if higher_better { delta > 0.0 } else { delta < 0.0 };
+        let spread = sa.max(sb);
+        let verdict = match (better, delta.abs() > spread) {
+            (true, true) => "holds, by more than the seed spread",
+            (true, false) => "holds on the means, but within the seed spread",
+            (false, true) => "does not hold: reversed by more than the seed spread",
+            (false, false) => "does not hold on the means (within the seed spread)",
+        };
+        out.push_str(&format!(
+            "* {from} → {to}, {name} ({}): {ma:.2} → {mb:.2}, Δ = {delta:+.2}; largest seed sd {spread:.2}: **{verdict}**.\n",
+            if higher_better { "higher is better" } else { "lower is better" }
+        ));
+    }
+    if !out.is_empty() {
+        out.insert_str(0, "The paper's orderings (BigBiGAN §4.1, Table 1):\n\n");
+        out.push('\n');
+    }
+    out
+}
+
+/// Table 1 over seeds: for every variant that has seeds, mean ± sd of IS, FID and Cls. across them (probe rows
+/// with seeds, e.g. the random-init encoders, too), then whether the paper's orderings hold. Empty when nothing
+/// has seeds.
+fn seed_summary(r: &Results) -> String {
+    let groups = seed_groups(r);
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("### Table 1 over seeds — mean ± sd\n\n| Variant | seeds | IS ↑ | FID ↓ | Cls. (train-val top-1, %) ↑ | val top-1 (%) |\n|---|---:|---:|---:|---:|---:|\n");
+    for g in &groups {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            g.name,
+            g.seeds,
+            mean_sd(&g.is, 1.0, 2),
+            mean_sd(&g.fid, 1.0, 1),
+            mean_sd(&g.cls, 1.0, 1),
+            mean_sd(&g.top1, 1.0, 1)
+        ));
+    }
+    out.push('\n');
+    out.push_str(&orderings(&groups));
     out
 }
 
@@ -73,4 +201,41 @@ pub fn csv(r: &Results) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_group_by_the_trailing_seed_and_average() {
+        assert_eq!(seed_group("BigBiGAN (seed 2)"), Some("BigBiGAN"));
+        assert_eq!(seed_group("BigBiGAN, ↑ E LR (seed 12)"), Some("BigBiGAN, ↑ E LR"));
+        assert_eq!(seed_group("BigBiGAN (seedling)"), None);
+        assert_eq!(seed_group("BigBiGAN"), None);
+        assert_eq!(mean_sd(&[1.0, 2.0, 3.0], 1.0, 2), "2.00 ± 1.00");
+        assert_eq!(mean_sd(&[0.5], 100.0, 1), "50.0 ± 0.0");
+    }
+
+    fn group<'a>(name: &'a str, is: &[f64], fid: &[f64], cls: &[f64]) -> SeedGroup<'a> {
+        SeedGroup { name, seeds: 3, is: is.to_vec(), fid: fid.to_vec(), cls: cls.to_vec(), top1: vec![] }
+    }
+
+    #[test]
+    fn orderings_say_whether_they_hold_against_the_seed_spread() {
+        let groups = [
+            group("BiGAN", &[2.0, 2.1, 2.2], &[50.0, 52.0, 54.0], &[80.0, 80.5, 81.0]),
+            // IS up by 1.0 (sd 0.1): holds clearly; FID down by 1 (sd 2): within spread.
+            group("BigBiGAN", &[3.0, 3.1, 3.2], &[49.0, 51.0, 53.0], &[81.0, 81.5, 82.0]),
+            // Cls. down by 3 (sd 0.5): reversed.
+            group("BigBiGAN, ↑ E LR", &[], &[], &[78.0, 78.5, 79.0]),
+        ];
+        let text = orderings(&groups);
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("* ")).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains("IS") && lines[0].contains("Δ = +1.00") && lines[0].contains("holds, by more than the seed spread"), "{text}");
+        assert!(lines[1].contains("FID") && lines[1].contains("Δ = -1.00") && lines[1].contains("within the seed spread"), "{text}");
+        assert!(lines[2].contains("Cls.") && lines[2].contains("reversed by more than the seed spread"), "{text}");
+        assert_eq!(orderings(&groups[..1]), "", "nothing to compare with one variant");
+    }
 }
