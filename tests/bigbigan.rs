@@ -205,3 +205,15 @@ fn a_config_with_zero_d_steps_is_refused() {
     let err = TrainConfig::load(&path).unwrap_err().to_string();
     assert!(err.contains("bad.toml") && err.contains("d_steps ≥ 1"), "{err}");
 }
+
+/// A run killed after its checkpoint at step 200 logged up to 300 (and half a line); the resume keeps the
+/// header and rows ≤ 200 and continues the clock, so no step appears twice in the log or its plot.
+#[test]
+fn a_resumed_log_drops_the_rows_after_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train_log.csv");
+    std::fs::write(&path, "step,d_loss,seconds\n100,1.0,20.5\n200,0.9,41.0\n300,0.8,61.5\n40").unwrap();
+    let seconds = bbeval::bigbigan::diagnostics::truncate_log(&path, 200).unwrap();
+    assert_eq!(seconds, 41.0);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,d_loss,seconds\n100,1.0,20.5\n200,0.9,41.0\n");
+}

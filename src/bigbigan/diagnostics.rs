@@ -108,6 +108,29 @@ fn read_log(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     Ok((header, rows))
 }
 
+/// Keep the log's header and its rows up to `step` (a resumed run restarts from its checkpoint, so rows
+/// written after it by the interrupted run would otherwise appear twice); returns the kept rows' last
+/// `seconds`, from which the resumed run's clock continues.
+pub fn truncate_log(path: &Path, step: usize) -> Result<f64> {
+    let text = std::fs::read_to_string(path).at(path)?;
+    let mut kept = String::new();
+    let mut seconds = 0.0;
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let row_step = fields.first().and_then(|v| v.parse::<usize>().ok());
+        match row_step {
+            Some(s) if s > step => continue,
+            Some(_) => seconds = fields.last().and_then(|v| v.parse().ok()).unwrap_or(seconds),
+            None if i > 0 => continue, // a half-written line from a kill
+            None => {}
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    crate::atomic::write(path, kept.as_bytes())?;
+    Ok(seconds)
+}
+
 /// Four panels next to the log: D's hinge terms, corr(z, E(G(z))), σ, and the shuffled-z change of s_xz
 /// relative to its spread.
 pub fn plot(log: &Path, png: &Path) -> Result<()> {

@@ -221,8 +221,9 @@ impl Trainer {
         let out = self.cfg.out_dir();
         std::fs::create_dir_all(&out).at(&out)?;
         let log_path = out.join("train_log.csv");
-        // A fresh run starts a new log; a resumed one appends to its own.
+        // A fresh run starts a new log; a resumed one keeps its rows up to the checkpoint and appends.
         let fresh = self.step == 0 || !log_path.exists();
+        let seconds_before = if fresh { 0.0 } else { diagnostics::truncate_log(&log_path, self.step)? };
         let mut log = if fresh { std::fs::File::create(&log_path) } else { std::fs::OpenOptions::new().append(true).open(&log_path) }.at(&log_path)?;
         if fresh {
             writeln!(log, "{LOG_HEADER}").at(&log_path)?;
@@ -241,7 +242,7 @@ impl Trainer {
             }
             if self.step % self.cfg.log_every == 0 || self.step == self.cfg.steps {
                 let row = probe.measure(&self.models)?;
-                writeln!(log, "{},{:.5},{:.5},{},{:.1}", self.step, l.d, l.eg, row.csv(), start.elapsed().as_secs_f64()).at(&log_path)?;
+                writeln!(log, "{},{:.5},{:.5},{},{:.1}", self.step, l.d, l.eg, row.csv(), seconds_before + start.elapsed().as_secs_f64()).at(&log_path)?;
                 bar.set_message(format!("D {:.3} EG {:.3} corr {:.2}", l.d, l.eg, row.corr_z));
             }
             bar.inc(1);
