@@ -75,6 +75,8 @@ pub struct GenerationConfig {
     pub is_classifier: Option<String>,
     /// Method of the probe row whose train-val top-1 fills the "Cls." column (Table 1).
     pub cls_row: Option<String>,
+    /// Feature of that row, needed when the method has rows for several features (e.g. `bn_crelu`).
+    pub cls_feature: Option<String>,
 }
 
 /// A run file: `bbeval run eval/<name>.toml`.
@@ -117,6 +119,15 @@ impl RunFile {
         if run.rows.is_empty() && run.generation.is_empty() {
             return Err(Error::RunFile { path: path.into(), reason: "no [[rows]] or [[generation]]: add at least one encoder row or generator".into() });
         }
+        for g in &run.generation {
+            if let Some(method) = &g.cls_row {
+                let n = run.rows.iter().filter(|r| &r.method == method && g.cls_feature.as_ref().is_none_or(|f| &r.feature == f)).count();
+                if n != 1 {
+                    let why = if n == 0 { "no [[rows]] has that method (and feature, if cls_feature is given)".to_string() } else { format!("{n} [[rows]] have that method; add cls_feature = \"<feature>\" to choose one") };
+                    return Err(Error::RunFile { path: path.into(), reason: format!("[[generation]] `{}` names cls_row `{method}`: {why}", g.variant) });
+                }
+            }
+        }
         Ok(run)
     }
 
@@ -144,5 +155,23 @@ mod tests {
         let err = toml::from_str::<RunFile>(text).unwrap_err();
         let msg = explain_toml_error(&err);
         assert!(msg.contains("did you mean `epochs`?"), "{msg}");
+    }
+
+    /// Table 1's Cls. column must name exactly one probe row: an ambiguous method (AvePool and BN+CReLU
+    /// rows) is refused at load, before any extraction, unless cls_feature picks one.
+    #[test]
+    fn cls_row_must_name_exactly_one_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t1.toml");
+        let rows = "[[rows]]\nmethod='E'\nencoder='raw'\nfeature='avepool'\n[[rows]]\nmethod='E'\nencoder='raw'\nfeature='bn_crelu'\n";
+        let gen = "[[generation]]\nvariant='G'\ngenerator='g.toml'\ncls_row='E'\n";
+        let write = |extra: &str| std::fs::write(&path, format!("name='t1'\n[dataset]\nspec='idx:a'\n{rows}{gen}{extra}")).unwrap();
+        write("");
+        let err = RunFile::load(&path).unwrap_err().to_string();
+        assert!(err.contains("t1.toml") && err.contains("2 [[rows]] have that method") && err.contains("cls_feature"), "{err}");
+        write("cls_feature='bn_crelu'\n");
+        assert_eq!(RunFile::load(&path).unwrap().generation[0].cls_feature.as_deref(), Some("bn_crelu"));
+        write("cls_feature='z_mean'\n");
+        assert!(RunFile::load(&path).unwrap_err().to_string().contains("no [[rows]] has that method"));
     }
 }

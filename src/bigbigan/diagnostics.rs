@@ -115,14 +115,16 @@ pub fn truncate_log(path: &Path, step: usize) -> Result<f64> {
     let text = std::fs::read_to_string(path).at(path)?;
     let mut kept = String::new();
     let mut seconds = 0.0;
+    let columns = text.lines().next().map_or(0, |h| h.split(',').count());
     for (i, line) in text.lines().enumerate() {
         let fields: Vec<&str> = line.split(',').collect();
-        let row_step = fields.first().and_then(|v| v.parse::<usize>().ok());
-        match row_step {
-            Some(s) if s > step => continue,
-            Some(_) => seconds = fields.last().and_then(|v| v.parse().ok()).unwrap_or(seconds),
-            None if i > 0 => continue, // a half-written line from a kill
-            None => {}
+        if i > 0 {
+            // A half-written line from a kill has fewer fields.
+            let row_step = fields.first().and_then(|v| v.parse::<usize>().ok());
+            match row_step {
+                Some(s) if s <= step && fields.len() == columns => seconds = fields.last().and_then(|v| v.parse().ok()).unwrap_or(seconds),
+                _ => continue,
+            }
         }
         kept.push_str(line);
         kept.push('\n');
