@@ -217,3 +217,42 @@ fn a_resumed_log_drops_the_rows_after_its_checkpoint() {
     assert_eq!(seconds, 41.0);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,d_loss,seconds\n100,1.0,20.5\n200,0.9,41.0\n");
 }
+
+/// Defect 1 of the old design: D's joint score ignored z (shuffling the latents across a batch moved s_xz
+/// by ~1.5% of its value). With mean-pooled F, a residual H and a 2-layer J, a D trained for a while must
+/// score shuffled pairs measurably differently: the mean change is a sizeable fraction of s_xz's spread.
+#[test]
+fn the_joint_score_changes_when_the_latents_are_shuffled() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.steps = 40;
+    cfg.log_every = 40;
+    let imgs = images(&cfg);
+    let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
+    t.train(&imgs, &bbeval::reporter::Reporter::silent()).unwrap();
+    let row = bbeval::bigbigan::diagnostics::Diagnostics::new(&t.models, cfg.seed, &imgs).unwrap().measure(&t.models).unwrap();
+    let ratio = row.sxz_shuffle / row.sxz_std;
+    eprintln!("|Δ s_xz| under shuffled z = {:.4}, sd(s_xz) = {:.4}, ratio {ratio:.3}", row.sxz_shuffle, row.sxz_std);
+    assert!(ratio > 0.3, "s_xz hardly depends on z: |Δ| {} vs sd {}", row.sxz_shuffle, row.sxz_std);
+}
+
+/// Defect 3: the random-init baseline was exported with BatchNorm's initial statistics (mean 0, var 1), so
+/// BN was the identity and half of its BN+CReLU feature constant. Every export calibrates on training images.
+#[test]
+fn the_random_init_encoder_is_exported_with_calibrated_batch_norm() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let imgs = images(&cfg);
+    let mut t = Trainer::new(cfg, Device::Cpu).unwrap();
+    bbeval::bigbigan::export::export_random_encoder(&mut t, &imgs, 28).unwrap();
+    let vars = t.models.vs_e.variables();
+    let stats: Vec<_> = vars.iter().filter(|(k, _)| k.ends_with("running_mean") || k.ends_with("running_var")).collect();
+    assert!(!stats.is_empty(), "E has BatchNorm layers");
+    for (k, v) in stats {
+        let initial = if k.ends_with("running_mean") { 0.0 } else { 1.0 };
+        let moved = (v - initial).abs().max().double_value(&[]);
+        assert!(moved > 1e-3, "{k} still holds its initial value {initial}: not calibrated");
+    }
+}
