@@ -76,6 +76,7 @@ pub enum Command {
     /// Extract → probe → report for a run file (see eval/).
     Run {
         file: PathBuf,
+        /// Stop at the first unreadable image instead of skipping it (a cached file with skipped images does not satisfy it).
         #[arg(long)]
         strict: bool,
         /// Replace existing results/<name>/ (refused otherwise).
@@ -90,6 +91,7 @@ pub enum Command {
         /// Use this dataset instead of the run file's (`kind:path`, e.g. `imagenet:/data/imagenet`).
         #[arg(long)]
         dataset: Option<String>,
+        /// Re-read every image file to identify the dataset's content (ignore the stat cache).
         #[arg(long)]
         rehash: bool,
         #[command(flatten)]
@@ -108,6 +110,7 @@ pub enum Command {
         inception: PathBuf,
         #[command(flatten)]
         batches: BatchFlags,
+        /// Stop at the first unreadable image instead of skipping it (a cached file with skipped images does not satisfy it).
         #[arg(long)]
         strict: bool,
         /// Write the statistics of A and B as `a.npz` and `b.npz` into this folder.

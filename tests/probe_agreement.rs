@@ -152,6 +152,33 @@ fn warm_started_heads_reach_the_cold_start_optimum() {
     assert_within("warm vs cold top-1", w1, c1, 0.002);
 }
 
+/// The protocol's selection grid runs as a λ path (strong → weak, each head warm-started from the one
+/// before, as sklearn's LogisticRegressionCV): every head must reach the objective of its own cold start,
+/// at sklearn's default tol, with fewer passes in all than the cold starts' iterations.
+#[test]
+fn the_lambda_path_reaches_each_cold_start_optimum() {
+    let (x, y) = fashion_pixels("train", 2000);
+    let (xv, yv) = fashion_pixels("val", 1000);
+    let (x, xv) = standardised(x, xv);
+    let grid = [1e-4, 1e-3, 1e-2, 1e-1];
+    let rows = InMemory { name: "x".into(), values: x.view(), labels: &y, chunk_rows: x.nrows() };
+    let heads: Vec<Head> = grid.iter().map(|&l2| Head { l2, lr: None }).collect();
+    let path = lbfgs(1e-4).fit_path(&rows, 10, &heads, &common::cpu()).unwrap();
+    let mut cold_iterations = 0;
+    for (k, &l2) in grid.iter().enumerate() {
+        let cold = lbfgs_fit(&x, &y, &[l2], 1e-4, None);
+        cold_iterations += cold.iterations[0];
+        let (fc, fp) = (objective(&cold.models[0], &x, &y, l2), objective(&path.models[k], &x, &y, l2));
+        eprintln!("λ {l2}: cold {fc:.9} ({} it), path {fp:.9} ({} it, {:?})", cold.iterations[0], path.iterations[k], path.stops[k]);
+        assert!(fp <= fc + 1e-4 * fc, "λ {l2}: path {fp} above cold start {fc}");
+        let (c1, _) = top1_top5(&cold.models[0], &xv, &yv);
+        let (p1, _) = top1_top5(&path.models[k], &xv, &yv);
+        assert_within(&format!("λ {l2}: path vs cold top-1"), p1, c1, AGREEMENT);
+    }
+    eprintln!("path: {} passes; cold starts: {cold_iterations} iterations", path.passes);
+    assert!(path.passes < cold_iterations, "the path must save work: {} passes vs {cold_iterations}", path.passes);
+}
+
 /// `mean CE + λ/2 ‖W‖²` in f64 (sklearn's objective with C = 1/(λ n)).
 fn objective(m: &LinearModel, x: &Array2<f32>, y: &[u32], l2: f64) -> f64 {
     let s = m.scores(x.view());

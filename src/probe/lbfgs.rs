@@ -1,8 +1,9 @@
-//! Full-batch L-BFGS over many L2 heads at once, in libtorch (CPU or CUDA).
+//! Full-batch L-BFGS over many L2 heads, in libtorch (CPU or CUDA): at once, or along the λ path.
 //!
 //! Every head h minimises `f_h = mean CE(x·W_h + b_h) + λ_h/2 ‖W_h‖²` — scikit-learn's multinomial
-//! LogisticRegression objective with `C = 1/(λ n)`, bias unpenalised. The heads share each pass over the
-//! rows: their weights sit side by side as `[D, H·C]`, so one `[n, D] × [D, H·C]` matmul gives every
+//! LogisticRegression objective with `C = 1/(λ n)`, bias unpenalised. The protocol's selection grid runs
+//! as a λ path ([`Lbfgs::fit_path`]: one head after another, warm-started); heads fitted at once
+//! ([`Lbfgs::fit_report`], e.g. the refit) share each pass over the rows: their weights sit side by side as `[D, H·C]`, so one `[n, D] × [D, H·C]` matmul gives every
 //! head's logits and one `[D, n] × [n, H·C]` matmul every head's gradient. Everything else is per head:
 //! the two-loop recursion, the backtracking line search (Armijo, with quadratic interpolation), and
 //! convergence — a head stops when the largest entry of its gradient is at most `tol` (scipy's `pgtol`,
@@ -45,7 +46,11 @@ impl ProbeBackend for Lbfgs {
     fn heads(&self) -> Vec<Head> {
         self.l2.iter().map(|&l2| Head { l2, lr: None }).collect()
     }
+    /// A selection grid (no `init`) runs as a λ path; a warm-started refit runs its heads at once.
     fn fit(&self, rows: &dyn RowSource, num_classes: usize, heads: &[Head], init: Option<&[LinearModel]>, ctx: &ExecutionContext) -> Result<Vec<LinearModel>> {
+        if init.is_none() && heads.len() > 1 {
+            return Ok(self.fit_path(rows, num_classes, heads, ctx)?.models);
+        }
         Ok(self.fit_report(rows, num_classes, heads, init, ctx)?.models)
     }
 }
@@ -131,7 +136,9 @@ fn evaluate(rows: &Rows, p: &Params, l2: &Tensor, n: usize) -> Result<(Tensor, P
     let b = p.b.view([a * c]);
     let device = p.w.device();
     let mut loss = Tensor::zeros([a], (Kind::Double, device));
-    let mut gw = Tensor::zeros([d, a * c], (Kind::Float, device));
+    // The weight gradient is accumulated transposed, as pᵀ·x: MKL runs xᵀ·p with x transposed ~5× slower
+    // (3,000 × 1,280 rows, 10 classes: 24 ms against 4.6 ms on 2 cores).
+    let mut gw_t = Tensor::zeros([a * c, d], (Kind::Float, device));
     let mut gb = Tensor::zeros([a * c], (Kind::Float, device));
     let mut block = |x: &Tensor, y: &Tensor| {
         let r = x.size()[0];
@@ -144,7 +151,7 @@ fn evaluate(rows: &Rows, p: &Params, l2: &Tensor, n: usize) -> Result<(Tensor, P
         let mut p = (logits - lse).exp();
         let _ = p.scatter_add_(2, &idx, &Tensor::full([r, a, 1], -1.0, (Kind::Float, device)));
         let p = p.view([r, a * c]);
-        let _ = gw.addmm_(&x.tr(), &p);
+        let _ = gw_t.addmm_(&p.tr(), x);
         gb += p.sum_dim_intlist([0i64].as_slice(), false, Kind::Float);
         Ok::<(), crate::Error>(())
     };
@@ -174,7 +181,7 @@ fn evaluate(rows: &Rows, p: &Params, l2: &Tensor, n: usize) -> Result<(Tensor, P
     }
     let inv_n = 1.0 / n as f64;
     let l2f = l2.to_kind(Kind::Float);
-    let gw = gw.view([d, a, c]) * inv_n + &p.w * l2f.view([1, -1, 1]);
+    let gw = gw_t.tr().contiguous().view([d, a, c]) * inv_n + &p.w * l2f.view([1, -1, 1]);
     let gb = gb.view([a, c]) * inv_n;
     let penalty = (&p.w * &p.w).sum_dim_intlist([0i64, 2].as_slice(), false, Kind::Double) * l2 * 0.5;
     Ok((loss * inv_n + penalty, Params { w: gw, b: gb }))
@@ -273,15 +280,52 @@ impl Lbfgs {
     /// each head's optimisation went.
     pub fn fit_report(&self, src: &dyn RowSource, num_classes: usize, heads: &[Head], init: Option<&[LinearModel]>, ctx: &ExecutionContext) -> Result<LbfgsReport> {
         super::check_fit_inputs(src, heads)?;
+        let rows = self.rows(src, ctx)?;
+        tch::no_grad(|| self.run(&rows, src.len(), src.width(), num_classes, heads, init, ctx.device))
+    }
+
+    /// The heads one after another along the λ path, strong to weak regularisation, each warm-started from
+    /// the previous solution — as scikit-learn's `_logistic_regression_path` (LogisticRegressionCV) does.
+    /// On a CPU a pass costs in proportion to the heads in it (the matmuls are compute-bound), so running
+    /// them together saves nothing, while the warm starts save most iterations of the weak heads: on
+    /// 60,000 × 1,280 EfficientNet features, 5 λ: 425 single-head passes along the path (96 s) against 457
+    /// passes of up to 5 heads at once from zero (1,366 head-iterations; 125–204 s). A weak head whose start already meets `tol` stays there, as in sklearn.
+    pub fn fit_path(&self, src: &dyn RowSource, num_classes: usize, heads: &[Head], ctx: &ExecutionContext) -> Result<LbfgsReport> {
+        super::check_fit_inputs(src, heads)?;
+        let rows = self.rows(src, ctx)?;
+        let mut order: Vec<usize> = (0..heads.len()).collect();
+        order.sort_by(|&a, &b| heads[b].l2.total_cmp(&heads[a].l2));
+        let mut slots: Vec<Option<(LinearModel, usize, Stop, f64)>> = vec![None; heads.len()];
+        let mut passes = 0;
+        let mut previous: Option<LinearModel> = None;
+        for i in order {
+            let init = previous.as_ref().map(std::slice::from_ref);
+            let mut report = tch::no_grad(|| self.run(&rows, src.len(), src.width(), num_classes, &heads[i..=i], init, ctx.device))?;
+            passes += report.passes;
+            let model = report.models.remove(0);
+            previous = Some(model.clone());
+            slots[i] = Some((model, report.iterations[0], report.stops[0], report.loss[0]));
+        }
+        let done: Vec<_> = slots.into_iter().flatten().collect();
+        Ok(LbfgsReport {
+            iterations: done.iter().map(|s| s.1).collect(),
+            stops: done.iter().map(|s| s.2).collect(),
+            loss: done.iter().map(|s| s.3).collect(),
+            models: done.into_iter().map(|s| s.0).collect(),
+            passes,
+        })
+    }
+
+    /// The rows on the device once when they fit in `resident_bytes`, else streamed every pass.
+    fn rows<'a>(&self, src: &'a dyn RowSource, ctx: &ExecutionContext) -> Result<Rows<'a>> {
         let (n, d, device) = (src.len(), src.width(), ctx.device);
-        let rows = if n * d * std::mem::size_of::<f32>() <= super::backend::resident_limit(self.resident_bytes, ctx) {
+        Ok(if n * d * std::mem::size_of::<f32>() <= super::backend::resident_limit(self.resident_bytes, ctx) {
             let (values, labels) = super::source::collect(src)?;
             let (x, y) = super::rows_tensors(values.view(), &labels, device)?;
             Rows::Resident { x, y }
         } else {
             Rows::Streamed { src, device }
-        };
-        tch::no_grad(|| self.run(&rows, n, d, num_classes, heads, init, device))
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
