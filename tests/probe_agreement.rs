@@ -145,7 +145,9 @@ fn warm_started_heads_reach_the_cold_start_optimum() {
     let warm = lbfgs_fit(&x, &y, &[1e-3], 1e-5, Some(&strong));
     let (fc, fw) = (objective(&cold.models[0], &x, &y, 1e-3), objective(&warm.models[0], &x, &y, 1e-3));
     eprintln!("cold {fc:.9} ({} it), warm {fw:.9} ({} it)", cold.iterations[0], warm.iterations[0]);
-    assert!((fc - fw).abs() <= 1e-5 * fc, "cold {fc} vs warm {fw}");
+    // Both stop at tol 1e-5 on the gradient, not at the exact optimum: the warm start must end at least as
+    // low as the cold one (measured: 0.082897543 vs 0.082900307).
+    assert!(fw <= fc + 1e-5 * fc, "warm {fw} above cold {fc}");
     assert!(warm.iterations[0] < cold.iterations[0], "a warm start from a nearby optimum takes fewer iterations");
     let (c1, _) = top1_top5(&cold.models[0], &xv, &yv);
     let (w1, _) = top1_top5(&warm.models[0], &xv, &yv);
