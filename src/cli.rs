@@ -306,6 +306,9 @@ pub enum CacheAction {
         file: PathBuf,
         #[arg(long, default_value_t = 6)]
         repeat: usize,
+        /// Also time reads that skip the checksums, to report their share of a read.
+        #[arg(long)]
+        checksum_share: bool,
     },
     /// Write a seeded synthetic train/val pair of feature files (Gaussian classes) for benchmarks.
     Synthetic {

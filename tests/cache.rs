@@ -203,6 +203,37 @@ fn the_fast_reader_equals_the_general_one() {
         assert_eq!(f.read_labels().unwrap(), t.labels, "{storage:?}");
         let (labels, values) = f.read_groups(0..f.row_group_count()).unwrap();
         assert_eq!(labels, t.labels, "{storage:?}");
-        assert_eq!(values, cache::read(&path).unwrap().values);
+        // What was written, rounded to the storage (f16: to nearest half, as `half` converts).
+        let stored = match storage {
+            Storage::F32 => t.values.clone(),
+            Storage::F16 => t.values.mapv(|v| half::f16::from_f32(v).to_f32()),
+        };
+        assert_eq!(bits(&values), bits(&stored), "{storage:?}");
+        let (_, tail) = f.read_groups(1..3).unwrap();
+        assert_eq!(bits(&tail), bits(&stored.slice(ndarray::s![2048.., ..]).to_owned()), "{storage:?}");
     }
+}
+
+/// Row groups are decoded in parallel; a damaged one is named (the first in row order when several are),
+/// and reading only the intact groups still works.
+#[test]
+fn a_damaged_row_group_is_named_and_the_others_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = table(5000, 9); // row groups of 2048, 2048, 904
+    let path = cache::write(dir.path(), &t).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    for (row, col) in [(4500, 2), (3000, 5)] {
+        let needle: Vec<u8> = t.values[[row, col]].to_le_bytes().to_vec();
+        let at = bytes.windows(4).position(|w| w == needle.as_slice()).expect("value bytes in the page");
+        bytes[at] ^= 0x01;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let f = FeatureFile::open(&path).unwrap();
+    let err = f.read_groups(0..3).unwrap_err().to_string();
+    assert!(err.contains("row group 1 (rows 2048–4095)") && err.contains(&path.display().to_string()), "{err}");
+    let err = f.read_groups(2..3).unwrap_err().to_string();
+    assert!(err.contains("row group 2 (rows 4096–4999)"), "{err}");
+    let (labels, values) = f.read_groups(0..1).unwrap();
+    assert_eq!(labels, t.labels[..2048].to_vec());
+    assert_eq!(bits(&values), bits(&t.values.slice(ndarray::s![..2048, ..]).to_owned()));
 }

@@ -6,7 +6,8 @@ same matrix as the memory-speed anchor).
 
 Writes a seeded synthetic 20,000 × 4096 feature file with `bbeval cache synthetic` (f32, and the f16 storage),
 then times, warm (the file in the page cache), the median of --repeat full reads to an f32 matrix:
-* bbeval: `bbeval cache read FILE --repeat N` (checksums checked, as every read does);
+* bbeval: `bbeval cache read FILE --repeat N --checksum-share` (checksums checked, as every read does; then
+  again without them, for the checksums' share of a read);
 * pyarrow: pq.read_table(FILE, columns=["label", "feature"]) → one contiguous float32 matrix;
 * numpy: np.load of the same matrix saved as .npy.
 Throughput counts the f32 matrix delivered (rows × width × 4 bytes), for every storage.
@@ -20,6 +21,7 @@ import tempfile
 import time
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 BBEVAL = os.environ.get("BBEVAL", os.path.expanduser("~/.cache/bbeval/target/release/bbeval"))
@@ -40,8 +42,12 @@ def pyarrow_matrix(path):
     col = t.column("feature").combine_chunks()
     if hasattr(col.type, "list_size"):
         return col.flatten().to_numpy().reshape(len(t), col.type.list_size)
-    # f16 storage: binary rows of little-endian halves.
-    halves = np.frombuffer(b"".join(v.as_py() for v in col), "<f2")
+    # f16 storage: binary rows of little-endian halves, back to back in the array's data buffer (every row has
+    # the same length), read without a Python-level loop.
+    if pa.types.is_binary_view(col.type):
+        col = col.cast(pa.large_binary())
+    offsets = np.frombuffer(col.buffers()[1], np.int64 if pa.types.is_large_binary(col.type) else np.int32)[col.offset:col.offset + len(col) + 1]
+    halves = np.frombuffer(col.buffers()[2], "<f2")[offsets[0] // 2:offsets[-1] // 2]
     return halves.reshape(len(t), -1).astype(np.float32)
 
 
@@ -58,13 +64,14 @@ def main():
             out = subprocess.run([BBEVAL, "--json", "-q", "cache", "synthetic", "--cache-dir", os.path.join(d, storage), "--rows", str(args.rows),
                                   "--val-rows", "16", "--width", str(args.width), "--storage", storage], capture_output=True, text=True, check=True)
             path = json.loads(out.stdout)["train"]
-            ours = json.loads(subprocess.run([BBEVAL, "--json", "cache", "read", path, "--repeat", str(args.repeat)], capture_output=True, text=True, check=True).stdout)
+            ours = json.loads(subprocess.run([BBEVAL, "--json", "cache", "read", path, "--repeat", str(args.repeat), "--checksum-share"], capture_output=True, text=True, check=True).stdout)
             x = pyarrow_matrix(path)
             assert x.shape == (args.rows, args.width)
             theirs = median_seconds(lambda: pyarrow_matrix(path), args.repeat)
             results[storage] = (mb / ours["median_seconds"], mb / theirs)
             print(f"{storage}: bbeval {mb / ours['median_seconds']:.0f} MB/s, pyarrow {mb / theirs:.0f} MB/s, "
-                  f"ratio {theirs / ours['median_seconds']:.2f}x ({os.path.getsize(path) / 1e6:.0f} MB file)")
+                  f"ratio {theirs / ours['median_seconds']:.2f}x ({os.path.getsize(path) / 1e6:.0f} MB file); "
+                  f"checksums {100 * ours['checksum_share']:.1f}% of bbeval's read")
         npy = os.path.join(d, "x.npy")
         np.save(npy, x)
         t = median_seconds(lambda: np.load(npy).sum(), args.repeat)

@@ -98,22 +98,35 @@ pub fn run(out: &Output, action: CacheAction) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        CacheAction::Read { file, repeat } => {
-            let mut seconds = Vec::new();
-            let mut shape = (0, 0);
-            for _ in 0..repeat.max(1) {
-                let start = std::time::Instant::now();
-                let f = cache::FeatureFile::open(&file)?;
-                let (_, values) = f.read_groups(0..f.row_group_count())?;
-                seconds.push(start.elapsed().as_secs_f64());
-                shape = values.dim();
-            }
-            seconds.sort_by(f64::total_cmp);
-            let median = seconds[seconds.len() / 2];
+        CacheAction::Read { file, repeat, checksum_share } => {
+            let f = cache::FeatureFile::open(&file)?;
+            let shape = (f.rows(), f.width());
+            let median_of = |verify: bool| -> Result<(f64, Vec<f64>)> {
+                let mut seconds = Vec::new();
+                for _ in 0..repeat.max(1) {
+                    let start = std::time::Instant::now();
+                    let f = cache::FeatureFile::open(&file)?;
+                    f.read_groups_checked(0..f.row_group_count(), verify)?;
+                    seconds.push(start.elapsed().as_secs_f64());
+                }
+                seconds.sort_by(f64::total_cmp);
+                Ok((seconds[seconds.len() / 2], seconds))
+            };
+            let (median, seconds) = median_of(true)?;
+            // Checked and unchecked reads interleaved would share the page cache equally; both run warm.
+            let unchecked = if checksum_share { Some(median_of(false)?.0) } else { None };
+            let share = unchecked.map(|u| (median - u) / median);
             let mb = (shape.0 * shape.1 * 4) as f64 / 1e6;
-            out.emit(&json!({ "rows": shape.0, "width": shape.1, "median_seconds": median, "mb_per_s": mb / median, "seconds": seconds }), || {
-                println!("{} × {}: median {:.3} s over {} reads, {:.0} MB/s of f32 delivered", shape.0, shape.1, median, seconds.len(), mb / median)
-            })?;
+            out.emit(
+                &json!({ "rows": shape.0, "width": shape.1, "median_seconds": median, "mb_per_s": mb / median, "seconds": seconds,
+                         "median_seconds_without_checksums": unchecked, "checksum_share": share }),
+                || {
+                    println!("{} × {}: median {:.3} s over {} reads, {:.0} MB/s of f32 delivered", shape.0, shape.1, median, seconds.len(), mb / median);
+                    if let (Some(u), Some(share)) = (unchecked, share) {
+                        println!("without checksums: median {u:.3} s; the checksums' share of a read {:.1}%", share * 100.0);
+                    }
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         CacheAction::Synthetic { cache_dir, rows, val_rows, width, classes, scale, seed, storage } => {

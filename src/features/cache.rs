@@ -75,16 +75,25 @@ pub(crate) fn stored_bytes(values: &[f32], storage: Storage) -> Vec<u8> {
     }
 }
 
-/// The checksum of one row group.
-pub(crate) fn checksum(labels: &[u32], feature_bytes: &[u8]) -> String {
+/// The xxh3 digest of one row group: its labels (u32 little-endian), then its stored feature bytes.
+pub(crate) fn digest(labels: &[u32], feature_bytes: &[u8]) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for l in labels {
         h.update(&l.to_le_bytes());
     }
     h.update(feature_bytes);
-    format!("{:016x}", h.digest())
+    h.digest()
 }
 
+/// A digest as the footer stores it.
+pub(crate) fn digest_hex(digest: u64) -> String {
+    format!("{digest:016x}")
+}
+
+/// The checksum of one row group, as the footer stores it.
+pub(crate) fn checksum(labels: &[u32], feature_bytes: &[u8]) -> String {
+    digest_hex(digest(labels, feature_bytes))
+}
 
 /// Polars errors while writing, with the file named (a full disk must say which file).
 fn write_err(path: &Path) -> impl Fn(PolarsError) -> Error + '_ {
@@ -309,22 +318,38 @@ impl FeatureFile {
 
     /// Labels and values of row groups `groups`, checked against their checksums.
     pub fn read_groups(&self, groups: Range<usize>) -> Result<(Vec<u32>, Array2<f32>)> {
+        self.read_groups_checked(groups, true)
+    }
+
+    /// As `read_groups`; `verify: false` skips the checksums, only to measure their share of a read
+    /// (`bbeval cache read --without-checksums`).
+    pub fn read_groups_checked(&self, groups: Range<usize>, verify: bool) -> Result<(Vec<u32>, Array2<f32>)> {
         let rows = self.row_range(groups.clone());
-        let (labels, bytes) = match parquet_fast::read_groups(&self.path, groups.clone(), self.width(), self.key.storage)? {
-            Some(read) => read,
-            None => self.read_groups_polars(rows.clone())?,
-        };
-        let value_bytes = self.key.storage.value_bytes() * self.width();
-        let mut at = 0;
-        for g in groups.filter(|_| !self.foreign) {
-            let n = self.layout.row_groups[g];
-            let lo = at;
-            at += n;
-            if checksum(&labels[lo..at], &bytes[lo * value_bytes..at * value_bytes]) != self.layout.checksums[g] {
-                return Err(cache_err(&self.path, format!("row group {g} (rows {}–{}) does not match its checksum: the file is damaged; delete it and extract again", rows.start + lo, rows.start + at - 1)));
+        let verify = verify && !self.foreign;
+        let check = |g: usize, digest: u64| -> Result<()> {
+            if digest_hex(digest) == self.layout.checksums[g] {
+                return Ok(());
             }
-        }
-        Ok((labels, decode(&self.path, &bytes, rows.len(), self.width(), self.key.storage)?))
+            let start = self.starts[g];
+            let end = start + self.layout.row_groups[g];
+            Err(cache_err(&self.path, format!("row group {g} (rows {start}–{}) does not match its checksum: the file is damaged; delete it and extract again", end - 1)))
+        };
+        let (labels, values) = match parquet_fast::read_groups(&self.path, groups.clone(), self.width(), self.key.storage, verify.then_some(&check as _))? {
+            Some(read) => read,
+            None => {
+                let (labels, bytes) = self.read_groups_polars(rows.clone())?;
+                let value_bytes = self.key.storage.value_bytes() * self.width();
+                let mut at = 0;
+                for g in groups.filter(|_| verify) {
+                    let n = self.layout.row_groups[g];
+                    check(g, digest(&labels[at..at + n], &bytes[at * value_bytes..(at + n) * value_bytes]))?;
+                    at += n;
+                }
+                (labels, decode(&self.path, &bytes, rows.len(), self.width(), self.key.storage)?)
+            }
+        };
+        let values = Array2::from_shape_vec((rows.len(), self.width()), values).map_err(|e| cache_err(&self.path, e.to_string()))?;
+        Ok((labels, values))
     }
 
     /// The general path (any compression or encoding): polars, then the stored bytes rebuilt.
@@ -408,8 +433,8 @@ fn foreign_first_row(path: &Path) -> Result<(Storage, usize)> {
     Ok((Storage::F32, arr.width()))
 }
 
-/// Stored bytes → an `n × width` f32 matrix.
-fn decode(path: &Path, bytes: &[u8], n: usize, width: usize, storage: Storage) -> Result<Array2<f32>> {
+/// Stored bytes → `n × width` f32 values, row-major.
+fn decode(path: &Path, bytes: &[u8], n: usize, width: usize, storage: Storage) -> Result<Vec<f32>> {
     use half::slice::HalfFloatSliceExt;
     if bytes.len() != n * width * storage.value_bytes() {
         return Err(cache_err(path, "feature bytes do not match rows × width; delete the file"));
@@ -426,7 +451,7 @@ fn decode(path: &Path, bytes: &[u8], n: usize, width: usize, storage: Storage) -
             halves.convert_to_f32_slice(&mut out);
         }
     }
-    Array2::from_shape_vec((n, width), out).map_err(|e| cache_err(path, e.to_string()))
+    Ok(out)
 }
 
 fn labels_of(path: &Path, df: &DataFrame) -> Result<Vec<u32>> {

@@ -13,7 +13,6 @@
 use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
@@ -273,47 +272,136 @@ fn column_u32(reader: &SerializedFileReader<Bytes>, rg: usize, leaf: &Leaf) -> R
     Ok(Some(out))
 }
 
-/// Labels (u32) and feature bytes as stored of row groups `groups`; `None` when the file is not in the
-/// plain layout this reader knows.
-pub fn read_groups(path: &Path, groups: Range<usize>, width: usize, storage: Storage) -> Result<Option<(Vec<u32>, Vec<u8>)>> {
-    let reader = Arc::new(open(path)?);
-    let (Some(label), Some(feature)) = (leaf(&reader, "label"), leaf(&reader, "feature")) else { return Ok(None) };
-    let row_bytes = width * storage.value_bytes();
-    let per_group: Vec<Option<(Vec<u32>, Vec<u8>)>> = groups
-        .into_par_iter()
-        .map(|rg| -> Result<Option<(Vec<u32>, Vec<u8>)>> {
-            let rows = reader.metadata().row_group(rg).num_rows() as usize;
-            let Some(labels) = column_u32(&reader, rg, &label)? else { return Ok(None) };
-            let Some(feature_pages) = column_values(&reader, rg, &feature)? else { return Ok(None) };
-            let mut bytes = Vec::with_capacity(rows * row_bytes);
-            for page in &feature_pages {
-                match storage {
-                    Storage::F32 => bytes.extend_from_slice(page),
-                    // BYTE_ARRAY PLAIN: a u32 length before each row's bytes.
-                    Storage::F16 => {
-                        let mut at = 0;
-                        while at + 4 <= page.len() {
-                            let len = u32::from_le_bytes([page[at], page[at + 1], page[at + 2], page[at + 3]]) as usize;
-                            if len != row_bytes || at + 4 + len > page.len() {
-                                return Ok(None);
-                            }
-                            bytes.extend_from_slice(&page[at + 4..at + 4 + len]);
-                            at += 4 + len;
-                        }
-                    }
-                }
+/// Decodes stored feature bytes into f32 values while they are still in cache, hashing them first: one
+/// pass over the mapped pages instead of copy → concatenate → checksum → decode.
+struct GroupSink<'a> {
+    /// `None` when the caller checks nothing (foreign files, or measuring the checksums' share).
+    hasher: Option<xxhash_rust::xxh3::Xxh3>,
+    values: &'a mut [f32],
+    at: usize,
+    halves: Vec<half::f16>,
+}
+
+impl GroupSink<'_> {
+    /// Block size for hashing then decoding: small enough to stay in L1/L2 between the two.
+    const BLOCK: usize = 16 * 1024;
+
+    /// f32 values, back to back; `None` when they overrun the group.
+    fn f32_bytes(&mut self, bytes: &[u8]) -> Option<()> {
+        if bytes.len() % 4 != 0 || self.at + bytes.len() / 4 > self.values.len() {
+            return None;
+        }
+        for block in bytes.chunks(Self::BLOCK) {
+            if let Some(h) = &mut self.hasher {
+                h.update(block);
             }
-            Ok((labels.len() == rows && bytes.len() == rows * row_bytes).then_some((labels, bytes)))
-        })
-        .collect::<Result<_>>()?;
-    let mut labels = Vec::new();
-    let mut bytes = Vec::new();
-    for group in per_group {
-        let Some((l, b)) = group else { return Ok(None) };
-        labels.extend_from_slice(&l);
-        bytes.extend_from_slice(&b);
+            let dst = &mut self.values[self.at..self.at + block.len() / 4];
+            for (d, b) in dst.iter_mut().zip(block.chunks_exact(4)) {
+                *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            self.at += block.len() / 4;
+        }
+        Some(())
     }
-    Ok(Some((labels, bytes)))
+
+    /// One row of little-endian halves.
+    fn f16_row(&mut self, bytes: &[u8]) -> Option<()> {
+        use half::slice::HalfFloatSliceExt;
+        let n = bytes.len() / 2;
+        if self.at + n > self.values.len() {
+            return None;
+        }
+        if let Some(h) = &mut self.hasher {
+            h.update(bytes);
+        }
+        self.halves.clear();
+        self.halves.extend(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]])));
+        self.halves.convert_to_f32_slice(&mut self.values[self.at..self.at + n]);
+        self.at += n;
+        Some(())
+    }
+}
+
+/// Read row group `rg` into `labels` and `values` (its rows, already sized); the xxh3 digest of its labels
+/// and stored feature bytes (0 when `hash` is false), or `None` when not the plain layout.
+#[allow(clippy::too_many_arguments)]
+fn read_group(reader: &SerializedFileReader<Bytes>, rg: usize, (label, feature): (&Leaf, &Leaf), storage: Storage, hash: bool, labels: &mut [u32], values: &mut [f32]) -> Result<Option<u64>> {
+    let Some(group_labels) = column_u32(reader, rg, label)? else { return Ok(None) };
+    let Some(feature_pages) = column_values(reader, rg, feature)? else { return Ok(None) };
+    if group_labels.len() != labels.len() {
+        return Ok(None);
+    }
+    labels.copy_from_slice(&group_labels);
+    let mut sink = GroupSink { hasher: hash.then(xxhash_rust::xxh3::Xxh3::new), values, at: 0, halves: Vec::new() };
+    if let Some(h) = &mut sink.hasher {
+        for l in &group_labels {
+            h.update(&l.to_le_bytes());
+        }
+    }
+    let row_bytes = if labels.is_empty() { 0 } else { sink.values.len() / labels.len() * storage.value_bytes() };
+    for page in &feature_pages {
+        let ok = match storage {
+            Storage::F32 => sink.f32_bytes(page),
+            // BYTE_ARRAY PLAIN: a u32 length before each row's bytes.
+            Storage::F16 => {
+                let mut at = 0;
+                let mut ok = Some(());
+                while ok.is_some() && at + 4 <= page.len() {
+                    let len = u32::from_le_bytes([page[at], page[at + 1], page[at + 2], page[at + 3]]) as usize;
+                    ok = (len == row_bytes && at + 4 + len <= page.len()).then_some(()).and_then(|_| sink.f16_row(&page[at + 4..at + 4 + len]));
+                    at += 4 + len;
+                }
+                ok.filter(|_| at == page.len())
+            }
+        };
+        if ok.is_none() {
+            return Ok(None);
+        }
+    }
+    Ok((sink.at == sink.values.len()).then(|| sink.hasher.map_or(0, |h| h.digest())))
+}
+
+/// Labels and f32 values of row groups `groups`, decoded straight into the final matrix (in parallel, one
+/// row group per task); `check(g, digest)`, when given, is called for each row group with the xxh3 digest of
+/// its labels and stored bytes, hashed while they are decoded, and its error (the first in row order) is
+/// returned. `None` when the file is not in the
+/// plain layout this reader knows.
+pub fn read_groups(
+    path: &Path,
+    groups: Range<usize>,
+    width: usize,
+    storage: Storage,
+    check: Option<&(dyn Fn(usize, u64) -> Result<()> + Sync)>,
+) -> Result<Option<(Vec<u32>, Vec<f32>)>> {
+    let reader = open(path)?;
+    let (Some(label), Some(feature)) = (leaf(&reader, "label"), leaf(&reader, "feature")) else { return Ok(None) };
+    let counts: Vec<usize> = groups.clone().map(|rg| reader.metadata().row_group(rg).num_rows() as usize).collect();
+    let n: usize = counts.iter().sum();
+    // Zeroed by the allocator's fresh pages: costs nothing before the decode touches them.
+    let mut labels = vec![0u32; n];
+    let mut values = vec![0f32; n * width];
+    let mut tasks = Vec::with_capacity(counts.len());
+    let (mut label_rest, mut value_rest) = (labels.as_mut_slice(), values.as_mut_slice());
+    for (rg, &rows) in groups.zip(&counts) {
+        let (l, lr) = std::mem::take(&mut label_rest).split_at_mut(rows);
+        let (v, vr) = std::mem::take(&mut value_rest).split_at_mut(rows * width);
+        (label_rest, value_rest) = (lr, vr);
+        tasks.push((rg, l, v));
+    }
+    let outcomes: Vec<Result<Option<()>>> = tasks
+        .into_par_iter()
+        .map(|(rg, l, v)| match (read_group(&reader, rg, (&label, &feature), storage, check.is_some(), l, v)?, check) {
+            (Some(digest), Some(check)) => check(rg, digest).map(Some),
+            (Some(_), None) => Ok(Some(())),
+            (None, _) => Ok(None),
+        })
+        .collect();
+    for outcome in outcomes {
+        if outcome?.is_none() {
+            return Ok(None);
+        }
+    }
+    Ok(Some((labels, values)))
 }
 
 /// Every label of the file; `None` when not the plain layout.
