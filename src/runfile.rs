@@ -79,6 +79,21 @@ pub struct GenerationConfig {
     pub cls_feature: Option<String>,
 }
 
+impl GenerationConfig {
+    /// Index into `rows` of the row whose top-1 fills this entry's "Cls." column (`None` without cls_row);
+    /// the error says why when cls_row (with cls_feature) names no row or several. Checked at load, used
+    /// after the run: one rule for both.
+    pub fn cls_row_index(&self, rows: &[RowConfig]) -> std::result::Result<Option<usize>, String> {
+        let Some(method) = &self.cls_row else { return Ok(None) };
+        let matching: Vec<usize> = (0..rows.len()).filter(|&i| &rows[i].method == method && self.cls_feature.as_ref().is_none_or(|f| &rows[i].feature == f)).collect();
+        match matching.as_slice() {
+            [i] => Ok(Some(*i)),
+            [] => Err(format!("[[generation]] `{}` names cls_row `{method}`: no [[rows]] has that method (and feature, if cls_feature is given)", self.variant)),
+            many => Err(format!("[[generation]] `{}` names cls_row `{method}`: {} [[rows]] have that method; add cls_feature = \"<feature>\" to choose one", self.variant, many.len())),
+        }
+    }
+}
+
 /// A run file: `bbeval run eval/<name>.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,13 +135,7 @@ impl RunFile {
             return Err(Error::RunFile { path: path.into(), reason: "no [[rows]] or [[generation]]: add at least one encoder row or generator".into() });
         }
         for g in &run.generation {
-            if let Some(method) = &g.cls_row {
-                let n = run.rows.iter().filter(|r| &r.method == method && g.cls_feature.as_ref().is_none_or(|f| &r.feature == f)).count();
-                if n != 1 {
-                    let why = if n == 0 { "no [[rows]] has that method (and feature, if cls_feature is given)".to_string() } else { format!("{n} [[rows]] have that method; add cls_feature = \"<feature>\" to choose one") };
-                    return Err(Error::RunFile { path: path.into(), reason: format!("[[generation]] `{}` names cls_row `{method}`: {why}", g.variant) });
-                }
-            }
+            g.cls_row_index(&run.rows).map_err(|reason| Error::RunFile { path: path.into(), reason })?;
         }
         Ok(run)
     }

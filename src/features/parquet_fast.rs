@@ -288,7 +288,7 @@ impl GroupSink<'_> {
 
     /// f32 values, back to back; `None` when they overrun the group.
     fn f32_bytes(&mut self, bytes: &[u8]) -> Option<()> {
-        if bytes.len() % 4 != 0 || self.at + bytes.len() / 4 > self.values.len() {
+        if !bytes.len().is_multiple_of(4) || self.at + bytes.len() / 4 > self.values.len() {
             return None;
         }
         for block in bytes.chunks(Self::BLOCK) {

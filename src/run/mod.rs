@@ -229,24 +229,9 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
     let mut generation_results = Vec::new();
     for entry in &run.generation {
         let mut scored = generation::evaluate(entry, &run.dataset.spec, &extract_options(run, opts), &opts.ctx)?;
-        if let Some(method) = &entry.cls_row {
-            let matching: Vec<_> = rows.iter().filter(|r| &r.method == method && entry.cls_feature.as_ref().is_none_or(|f| &r.feature == f)).collect();
-            let row = match matching.as_slice() {
-                [row] => *row,
-                [] => {
-                    return Err(Error::RunFile {
-                        path: run.name.clone().into(),
-                        reason: format!("[[generation]] `{}` names cls_row `{method}`{}, but no [[rows]] has that method", entry.variant, entry.cls_feature.as_ref().map(|f| format!(" with feature `{f}`")).unwrap_or_default()),
-                    })
-                }
-                _ => {
-                    return Err(Error::RunFile {
-                        path: run.name.clone().into(),
-                        reason: format!("[[generation]] `{}`: several [[rows]] have method `{method}`; add cls_feature = \"<feature>\" to choose one", entry.variant),
-                    })
-                }
-            };
-            scored.cls = Some(row.probe.train_val_top1);
+        // Results are one per run.rows entry, in order; the run file was checked at load.
+        if let Some(i) = entry.cls_row_index(&run.rows).map_err(|reason| Error::RunFile { path: run.name.clone().into(), reason })? {
+            scored.cls = Some(rows[i].probe.train_val_top1);
         }
         opts.reporter.info(format!(
             "generation {}: FID {:.2}{} ({} samples, {:.1} s)",
