@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The probe protocol's speed, side by side: `bbeval probe` (its default back-end: L-BFGS over all λ heads at
-once) against scikit-learn's LogisticRegression(lbfgs) running the same protocol on the same features.
+"""The probe protocol's speed, side by side: `bbeval probe` (its default back-end: L-BFGS along the λ path,
+strong to weak, each head warm-started; the refit warm-started) against scikit-learn's LogisticRegression(lbfgs) running the same protocol on the same features.
 
     ~/.cache/bbeval/venv/bin/python tools/bench_fit_speed.py real TRAIN.parquet VAL.parquet
     ~/.cache/bbeval/venv/bin/python tools/bench_fit_speed.py synthetic --rows 100000 --width 4096 --classes 1000
@@ -85,7 +85,7 @@ def compare(train, val, args):
     grid = ",".join(str(v) for v in args.grid)
     tb, rb, out = timed([BBEVAL, "--json", "-q", "probe", train, val, "--device", "cpu", "--l2", grid, "--tol", str(args.tol), "--max-iter", str(args.max_iter)])
     ours = json.loads(out)
-    print(f"bbeval probe ({ours['backend']}, {len(args.grid)} λ at once + refit): {tb:.1f} s, top-1 {ours['top1']:.4f} (λ {ours['chosen']['l2']}), peak RSS {rb:.0f} MiB")
+    print(f"bbeval probe ({ours['backend']}, {len(args.grid)} λ along the path + refit): {tb:.1f} s, top-1 {ours['top1']:.4f} (λ {ours['chosen']['l2']}), peak RSS {rb:.0f} MiB")
     ts, rs, out = timed([sys.executable, os.path.abspath(__file__), "sklearn-protocol", train, val, "--grid"] + [str(v) for v in args.grid] + ["--tol", str(args.tol), "--max-iter", str(args.max_iter)])
     theirs = json.loads(out)
     print(f"sklearn lbfgs ({len(args.grid)} λ one by one + refit, iterations {theirs['iterations']} + {theirs['refit_iterations']}): {ts:.1f} s, top-1 {theirs['top1']:.4f} (λ {theirs['l2']}), peak RSS {rs:.0f} MiB")

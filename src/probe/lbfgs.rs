@@ -297,8 +297,9 @@ impl Lbfgs {
     /// the previous solution — as scikit-learn's `_logistic_regression_path` (LogisticRegressionCV) does.
     /// On a CPU a pass costs in proportion to the heads in it (the matmuls are compute-bound), so running
     /// them together saves nothing, while the warm starts save most iterations of the weak heads: on
-    /// 60,000 × 1,280 EfficientNet features, 5 λ: 425 single-head passes along the path (96 s) against 457
-    /// passes of up to 5 heads at once from zero (1,366 head-iterations; 125–204 s). A weak head whose start already meets `tol` stays there, as in sklearn.
+    /// 60,000 × 1,280 EfficientNet features, 5 λ: 425 single-head passes along the path against 457 passes
+    /// of up to 5 heads at once from zero (1,366 head-iterations). A weak head whose start already meets
+    /// `tol` stays there, as in sklearn.
     pub fn fit_path(&self, src: &dyn RowSource, num_classes: usize, heads: &[Head], ctx: &ExecutionContext) -> Result<LbfgsReport> {
         super::check_fit_inputs(src, heads)?;
         let rows = self.rows(src, ctx)?;
