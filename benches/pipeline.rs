@@ -111,7 +111,7 @@ fn parquet(c: &mut Criterion) {
     g.bench_function("read_f16", |b| b.iter(|| cache::read(Path::new(&half_path)).unwrap().values.len()));
     // What every read adds to check the data: xxh3 over the matrix's bytes (the overhead figure).
     let bytes: Vec<u8> = table.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    g.bench_function("xxh3_checksum", |b| b.iter(|| xxhash_rust::xxh3::xxh3_64(&bytes)));
+    g.bench_function("xxh3_checksum", |b| b.iter(|| twox_hash::XxHash3_64::oneshot(&bytes)));
     g.finish();
 }
 

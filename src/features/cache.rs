@@ -77,12 +77,13 @@ pub(crate) fn stored_bytes(values: &[f32], storage: Storage) -> Vec<u8> {
 
 /// The xxh3 digest of one row group: its labels (u32 little-endian), then its stored feature bytes.
 pub(crate) fn digest(labels: &[u32], feature_bytes: &[u8]) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    use std::hash::Hasher;
+    let mut h = twox_hash::XxHash3_64::new();
     for l in labels {
-        h.update(&l.to_le_bytes());
+        h.write(&l.to_le_bytes());
     }
-    h.update(feature_bytes);
-    h.digest()
+    h.write(feature_bytes);
+    h.finish()
 }
 
 /// A digest as the footer stores it.
@@ -539,4 +540,17 @@ pub fn verify(dir: &Path) -> Result<Vec<(PathBuf, Result<CacheEntry>)>> {
             (path, r)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The footer's checksums are XXH3-64 (seed 0) of the labels' and features' bytes, so that other tools
+    /// can check them: the golden digest is Python's `xxhash` 4.1.0 (libxxhash 0.8.4):
+    /// `xxhash.xxh3_64_hexdigest(struct.pack('<3I', 0, 1, 9) + bytes((i * 7) % 251 for i in range(100000)))`.
+    /// 100,000 bytes take the long-input (SIMD) path.
+    #[test]
+    fn checksums_are_xxh3_64_as_libxxhash_computes_them() {
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| ((i * 7) % 251) as u8).collect();
+        assert_eq!(super::checksum(&[0, 1, 9], &bytes), "5466d4aa258437ef");
+    }
 }

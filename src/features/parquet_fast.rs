@@ -11,6 +11,7 @@
 //! read.
 
 use std::fs::File;
+use std::hash::Hasher;
 use std::ops::Range;
 use std::path::Path;
 
@@ -276,7 +277,7 @@ fn column_u32(reader: &SerializedFileReader<Bytes>, rg: usize, leaf: &Leaf) -> R
 /// pass over the mapped pages instead of copy → concatenate → checksum → decode.
 struct GroupSink<'a> {
     /// `None` when the caller checks nothing (foreign files, or measuring the checksums' share).
-    hasher: Option<xxhash_rust::xxh3::Xxh3>,
+    hasher: Option<twox_hash::XxHash3_64>,
     values: &'a mut [f32],
     at: usize,
     halves: Vec<half::f16>,
@@ -293,7 +294,7 @@ impl GroupSink<'_> {
         }
         for block in bytes.chunks(Self::BLOCK) {
             if let Some(h) = &mut self.hasher {
-                h.update(block);
+                h.write(block);
             }
             let dst = &mut self.values[self.at..self.at + block.len() / 4];
             for (d, b) in dst.iter_mut().zip(block.chunks_exact(4)) {
@@ -312,7 +313,7 @@ impl GroupSink<'_> {
             return None;
         }
         if let Some(h) = &mut self.hasher {
-            h.update(bytes);
+            h.write(bytes);
         }
         self.halves.clear();
         self.halves.extend(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]])));
@@ -332,10 +333,10 @@ fn read_group(reader: &SerializedFileReader<Bytes>, rg: usize, (label, feature):
         return Ok(None);
     }
     labels.copy_from_slice(&group_labels);
-    let mut sink = GroupSink { hasher: hash.then(xxhash_rust::xxh3::Xxh3::new), values, at: 0, halves: Vec::new() };
+    let mut sink = GroupSink { hasher: hash.then(twox_hash::XxHash3_64::new), values, at: 0, halves: Vec::new() };
     if let Some(h) = &mut sink.hasher {
         for l in &group_labels {
-            h.update(&l.to_le_bytes());
+            h.write(&l.to_le_bytes());
         }
     }
     let row_bytes = if labels.is_empty() { 0 } else { sink.values.len() / labels.len() * storage.value_bytes() };
@@ -358,7 +359,7 @@ fn read_group(reader: &SerializedFileReader<Bytes>, rg: usize, (label, feature):
             return Ok(None);
         }
     }
-    Ok((sink.at == sink.values.len()).then(|| sink.hasher.map_or(0, |h| h.digest())))
+    Ok((sink.at == sink.values.len()).then(|| sink.hasher.map_or(0, |h| h.finish())))
 }
 
 /// Labels and f32 values of row groups `groups`, decoded straight into the final matrix (in parallel, one
