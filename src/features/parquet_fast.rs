@@ -325,7 +325,6 @@ impl GroupSink<'_> {
 
 /// Read row group `rg` into `labels` and `values` (its rows, already sized); the xxh3 digest of its labels
 /// and stored feature bytes (0 when `hash` is false), or `None` when not the plain layout.
-#[allow(clippy::too_many_arguments)]
 fn read_group(reader: &SerializedFileReader<Bytes>, rg: usize, (label, feature): (&Leaf, &Leaf), storage: Storage, hash: bool, labels: &mut [u32], values: &mut [f32]) -> Result<Option<u64>> {
     let Some(group_labels) = column_u32(reader, rg, label)? else { return Ok(None) };
     let Some(feature_pages) = column_values(reader, rg, feature)? else { return Ok(None) };
@@ -365,8 +364,7 @@ fn read_group(reader: &SerializedFileReader<Bytes>, rg: usize, (label, feature):
 /// Labels and f32 values of row groups `groups`, decoded straight into the final matrix (in parallel, one
 /// row group per task); `check(g, digest)`, when given, is called for each row group with the xxh3 digest of
 /// its labels and stored bytes, hashed while they are decoded, and its error (the first in row order) is
-/// returned. `None` when the file is not in the
-/// plain layout this reader knows.
+/// returned. `None` when the file is not in the plain layout this reader knows.
 pub fn read_groups(
     path: &Path,
     groups: Range<usize>,
