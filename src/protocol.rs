@@ -11,7 +11,8 @@
 ///   streamed in chunks of `PROBE_CHUNK_ROWS` when over `PROBE_RESIDENT_BYTES`).
 /// * 2 — the default probe back-end is `auto`: full-batch L-BFGS along the λ path, strong to weak, each head
 ///   warm-started from the one before (stop at `LBFGS_TOL` on the largest gradient entry, sklearn's
-///   criterion; refit warm-started from the selection fit), so the selection grid is over λ alone; mini-batch SGD only for sets beyond the resident size.
+///   criterion; refit warm-started from the selection fit), so the selection grid is over λ alone;
+///   mini-batch SGD only for sets beyond the resident size.
 ///   Cache files carry row-group checksums and the rows their key asks for; image folders are identified
 ///   by their files' contents; the key names the dataset by kind and folder name, not by path.
 pub const PROTOCOL_VERSION: u32 = 2;

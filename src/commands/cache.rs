@@ -113,7 +113,7 @@ pub fn run(out: &Output, action: CacheAction) -> Result<ExitCode> {
                 Ok((seconds[seconds.len() / 2], seconds))
             };
             let (median, seconds) = median_of(true)?;
-            // Checked and unchecked reads interleaved would share the page cache equally; both run warm.
+            // The unchecked reads run after the checked ones, on a file the checked reads left in the page cache.
             let unchecked = if checksum_share { Some(median_of(false)?.0) } else { None };
             let share = unchecked.map(|u| (median - u) / median);
             let mb = (shape.0 * shape.1 * 4) as f64 / 1e6;

@@ -323,7 +323,7 @@ impl FeatureFile {
     }
 
     /// As `read_groups`; `verify: false` skips the checksums, only to measure their share of a read
-    /// (`bbeval cache read --without-checksums`).
+    /// (`bbeval cache read --checksum-share`).
     pub fn read_groups_checked(&self, groups: Range<usize>, verify: bool) -> Result<(Vec<u32>, Array2<f32>)> {
         let rows = self.row_range(groups.clone());
         let verify = verify && !self.foreign;

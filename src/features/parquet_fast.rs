@@ -332,6 +332,7 @@ fn read_group(reader: &SerializedFileReader<Bytes>, rg: usize, (label, feature):
         return Ok(None);
     }
     labels.copy_from_slice(&group_labels);
+    // The same bytes in the same order as `cache::digest`: labels (u32 little-endian), then the stored features.
     let mut sink = GroupSink { hasher: hash.then(twox_hash::XxHash3_64::new), values, at: 0, halves: Vec::new() };
     if let Some(h) = &mut sink.hasher {
         for l in &group_labels {
