@@ -94,6 +94,10 @@ pub enum Command {
         /// Re-read every image file to identify the dataset's content (ignore the stat cache).
         #[arg(long)]
         rehash: bool,
+        /// Recompute every probe and FID/IS entry; by default those an earlier run of the same build finished
+        /// with the same inputs are reused (a stopped run goes on where it stopped).
+        #[arg(long)]
+        recompute: bool,
         #[command(flatten)]
         compute: ComputeFlags,
     },

@@ -79,12 +79,17 @@ fn temporary_truncated_renamed_or_damaged_files_are_never_valid() {
     std::fs::remove_file(&path).unwrap();
     let tmp = dir.path().join(format!("{}{}-abc.parquet", cache::TEMP_PREFIX, u32::MAX - 1));
     std::fs::write(&tmp, &bytes).unwrap();
+    // So does a run killed while keeping a finished result (`run::memo`), in the results folder.
+    let results = dir.path().join(maintenance::RESULTS_DIR);
+    std::fs::create_dir_all(&results).unwrap();
+    let tmp_result = results.join(format!("{}{}-abc.json", cache::TEMP_PREFIX, u32::MAX - 1));
+    std::fs::write(&tmp_result, "{").unwrap();
     assert_eq!(cache::lookup(dir.path(), &t.key), None);
     assert!(cache::list(dir.path()).unwrap().is_empty());
     let left = maintenance::leftovers(dir.path()).unwrap();
-    assert_eq!(left.temporaries, vec![(tmp.clone(), false)]);
-    assert_eq!(maintenance::gc(dir.path()).unwrap(), vec![tmp.clone()]);
-    assert!(!tmp.exists());
+    assert_eq!(left.temporaries, vec![(tmp.clone(), false), (tmp_result.clone(), false)]);
+    assert_eq!(maintenance::gc(dir.path()).unwrap(), vec![tmp.clone(), tmp_result.clone()]);
+    assert!(!tmp.exists() && !tmp_result.exists());
 
     // Truncated: a miss, and reading it names the file.
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();

@@ -63,6 +63,10 @@ fn degrade_cache(cache_dir: &Path, sigma: f32) {
     let noise = Normal::new(0.0f32, sigma).unwrap();
     for entry in std::fs::read_dir(cache_dir).unwrap() {
         let path = entry.unwrap().path();
+        // The cache directory also holds finished results (`results/`) and the stat cache.
+        if path.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
         let mut table = cache::read(&path).unwrap();
         if table.key.encoder != "raw" {
             continue;

@@ -83,6 +83,26 @@ cls_row = "Raw pixels"
     // The JSON round-trips with the generation entries.
     let loaded = bbeval::report::Results::load(&out.join("results.json")).unwrap();
     assert_eq!(loaded.generation[0].fid, g.fid);
+    assert!(!g.reused && !results.rows[0].probe_reused);
+
+    // Run again (as after a stop) with the entry renamed: the finished probe and entry are taken from the
+    // cache with the new name; --recompute computes them again, to the same values (fixed seeds).
+    let text = std::fs::read_to_string(&run).unwrap().replace("variant = \"tiny generator\"", "variant = \"tiny G\"");
+    std::fs::write(&run, text).unwrap();
+    let (again, _) = common::run(&run, &opts).unwrap();
+    let h = &again.generation[0];
+    assert!(h.reused && again.rows[0].probe_reused);
+    assert_eq!((h.variant.as_str(), h.fid, h.cls), ("tiny G", g.fid, g.cls));
+    assert_eq!(again.rows[0].probe.top1, results.rows[0].probe.top1);
+    let (fresh, _) = common::run(&run, &RunOptions { recompute: true, ..opts.clone() }).unwrap();
+    assert!(!fresh.generation[0].reused && !fresh.rows[0].probe_reused);
+    assert_eq!(fresh.generation[0].fid, g.fid);
+    // A different sample count is another input: computed, not reused.
+    let text = std::fs::read_to_string(&run).unwrap().replace("samples = 12", "samples = 10");
+    std::fs::write(&run, text).unwrap();
+    let (other, _) = common::run(&run, &opts).unwrap();
+    assert!(!other.generation[0].reused && other.rows[0].probe_reused);
+    assert_eq!(other.generation[0].samples, 10);
 }
 
 #[test]

@@ -24,6 +24,7 @@ pub struct RunFlags {
     pub shard: Option<Shard>,
     pub dataset: Option<String>,
     pub rehash: bool,
+    pub recompute: bool,
 }
 
 fn run_options(out: &Output, run: &RunFile, compute: &ComputeFlags) -> Result<RunOptions> {
@@ -36,7 +37,7 @@ pub fn run(out: &Output, file: &Path, flags: RunFlags, compute: &ComputeFlags) -
     if let Some(spec) = flags.dataset {
         run.dataset.spec = spec;
     }
-    let opts = RunOptions { strict: flags.strict, overwrite: flags.overwrite, allow_unverified: flags.allow_unverified, shard: flags.shard, rehash: flags.rehash, ..run_options(out, &run, compute)? };
+    let opts = RunOptions { strict: flags.strict, overwrite: flags.overwrite, allow_unverified: flags.allow_unverified, shard: flags.shard, rehash: flags.rehash, recompute: flags.recompute, ..run_options(out, &run, compute)? };
     out.reporter.info(format!("run {} on {}", run.name, opts.ctx.describe()));
     match run_file(&run, &opts).with_context(|| format!("run {}", file.display()))? {
         RunOutcome::Written { results, dir } => out.emit(&*results, || {

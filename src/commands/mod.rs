@@ -48,8 +48,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             measure::extract(&out, &encoder, &dataset, &split, &subset, batches, strict, storage, shard, rehash, &context(&compute)?)
         }
         Command::Cache { action } => cache::run(&out, action),
-        Command::Run { file, strict, overwrite, allow_unverified, shard, dataset, rehash, compute } => {
-            gate::run(&out, &file, gate::RunFlags { strict, overwrite, allow_unverified, shard, dataset, rehash }, &compute)
+        Command::Run { file, strict, overwrite, allow_unverified, shard, dataset, rehash, recompute, compute } => {
+            gate::run(&out, &file, gate::RunFlags { strict, overwrite, allow_unverified, shard, dataset, rehash, recompute }, &compute)
         }
         Command::Fid { a, b, subset, inception, batches, strict, save_stats, compute } => measure::fid(&out, &a, &b, &subset, &inception, batches, strict, save_stats, &context(&compute)?),
         Command::Is { a, classifier, subset, splits, batches, compute } => measure::inception_score(&out, &a, &classifier, &subset, splits, batches, &context(&compute)?),

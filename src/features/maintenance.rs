@@ -9,6 +9,10 @@ use super::cache::{is_temporary, lookup, TEMP_PREFIX};
 use super::parts::{self, process_alive, PARTS_DIR};
 use crate::error::{IoContext, Result};
 
+/// Folder of a cache directory that holds finished run results (`run::memo`); its temporaries are
+/// leftovers like any other.
+pub const RESULTS_DIR: &str = "results";
+
 /// What a cache folder holds besides valid files: temporaries and unfinished extractions.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Leftovers {
@@ -43,6 +47,8 @@ pub fn leftovers(dir: &Path) -> Result<Leftovers> {
                     out.parts.push(job.path());
                     walk.push(job.path());
                 }
+            } else if path.is_dir() && d == dir && path.file_name().is_some_and(|n| n == RESULTS_DIR) {
+                walk.push(path);
             }
         }
     }

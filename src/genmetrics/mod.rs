@@ -59,6 +59,9 @@ pub struct GenerationResult {
     pub cls_row: Option<String>,
     pub warnings: Vec<String>,
     pub seconds: f64,
+    /// Taken from an earlier run's finished entry (`seconds` is that run's); absent in older results.
+    #[serde(default)]
+    pub reused: bool,
 }
 
 /// Statistics of `encoder`'s `avepool` over `dataset`, cached as `.npz` next to the feature cache (the key

@@ -94,6 +94,10 @@ pub struct RowResult {
     pub cache_hit: bool,
     pub skipped_images: usize,
     pub probe: ProbeOutcome,
+    /// The probe was finished by an earlier run of the same build on the same inputs and taken from the
+    /// cache (`probe.seconds` is that run's).
+    #[serde(default)]
+    pub probe_reused: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

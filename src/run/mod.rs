@@ -2,6 +2,7 @@
 //! a run file, in the execution context decided once by the caller.
 
 mod generation;
+pub mod memo;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::protocol::default_batch_size;
 use crate::report::{paper, DatasetRecord, Provenance, Results, RowResult};
 use crate::reporter::Reporter;
 use crate::runfile::RunFile;
+use memo::Memo;
 use crate::suggest::did_you_mean;
 
 #[derive(Debug, Clone)]
@@ -32,12 +34,14 @@ pub struct RunOptions {
     pub allow_unverified: bool,
     /// Re-read every image file to identify the dataset's content (ignore the stat cache).
     pub rehash: bool,
+    /// Recompute every probe and generation entry instead of reusing finished ones ([`memo`]).
+    pub recompute: bool,
 }
 
 impl RunOptions {
     /// CPU, f32, silent, strict off: what tests and scripts start from.
     pub fn cpu() -> RunOptions {
-        RunOptions { strict: false, reporter: Reporter::silent(), ctx: ExecutionContext::cpu(), shard: None, overwrite: true, allow_unverified: false, rehash: false }
+        RunOptions { strict: false, reporter: Reporter::silent(), ctx: ExecutionContext::cpu(), shard: None, overwrite: true, allow_unverified: false, rehash: false, recompute: false }
     }
 }
 
@@ -184,6 +188,7 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
     let extracted = extract_all(run, &splits, opts)?;
     let probe = run.probe.check(&format!("run file `{}`, [probe]", run.name))?;
     let setup_for = |derived: bool| ProbeSetup { probe: &probe, train_val, split_seed: run.dataset.seed, bn_crelu_from_avepool: derived, ctx: opts.ctx };
+    let memo = Memo::under(&run.cache_dir(), !opts.recompute);
 
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
@@ -191,19 +196,33 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
         let e = &extracted[&row.encoder];
         let (stored, derived) = resolve_feature(&e.outputs, &row.feature, &row.encoder)?;
         let (train_file, val_file) = (&e.train.files[&stored], &e.val.files[&stored]);
-        let train = ParquetRows::open(train_file, probe.chunk_rows)?;
-        let val = ParquetRows::open(val_file, probe.chunk_rows)?;
-        let outcome = protocol::run_rows(&train, &val, &setup_for(derived))?;
+        let (train_meta, val_meta) = (cache::FeatureFile::open(train_file)?, cache::FeatureFile::open(val_file)?);
+        let mut inputs = Memo::common_inputs(&opts.ctx);
+        inputs["probe_row"] = serde_json::json!({
+            "train": memo::feature_identity(&train_meta), "val": memo::feature_identity(&val_meta), "derived": derived,
+            "probe": &run.probe, "train_val": train_val, "split_seed": run.dataset.seed,
+        });
+        let (outcome, reused) = match memo.get::<protocol::ProbeOutcome>("probe", &inputs) {
+            Some(outcome) => (outcome, true),
+            None => {
+                let train = ParquetRows::open(train_file, probe.chunk_rows)?;
+                let val = ParquetRows::open(val_file, probe.chunk_rows)?;
+                let outcome = protocol::run_rows(&train, &val, &setup_for(derived))?;
+                memo.put("probe", &inputs, &outcome)?;
+                (outcome, false)
+            }
+        };
         opts.reporter.info(format!(
-            "probe {} {}: top-1 {:.1}% (train-val {:.1}%, {:?}, {:.1} s)",
+            "probe {} {}: top-1 {:.1}% (train-val {:.1}%, {:?}, {:.1} s{})",
             e.name,
             row.feature,
             100.0 * outcome.top1,
             100.0 * outcome.train_val_top1,
             outcome.backend,
-            outcome.seconds
+            outcome.seconds,
+            if reused { ", finished by an earlier run: reused" } else { "" }
         ));
-        let skipped = cache::FeatureFile::open(train_file)?.skipped.len() + cache::FeatureFile::open(val_file)?.skipped.len();
+        let skipped = train_meta.skipped.len() + val_meta.skipped.len();
         if skipped > 0 {
             warnings.push(format!("{}: {skipped} unreadable image(s) were skipped (listed in the cache files' metadata)", e.name));
         }
@@ -224,11 +243,12 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
             cache_hit: e.train.cache_hit && e.val.cache_hit,
             skipped_images: skipped,
             probe: outcome,
+            probe_reused: reused,
         });
     }
     let mut generation_results = Vec::new();
     for entry in &run.generation {
-        let mut scored = generation::evaluate(entry, &run.dataset.spec, &extract_options(run, opts), &opts.ctx)?;
+        let mut scored = generation::evaluate(entry, &run.dataset.spec, &extract_options(run, opts), &opts.ctx, &memo)?;
         // Results are one per run.rows entry, in order; the run file was checked at load.
         if let Some(i) = entry.cls_row_index(&run.rows).map_err(|reason| Error::RunFile { path: run.name.clone().into(), reason })? {
             scored.cls = Some(rows[i].probe.train_val_top1);
