@@ -157,7 +157,7 @@ impl ExecutionContext {
             if info.is_null() || get.is_null() || set.is_null() {
                 return None;
             }
-            let (info, get, set): (GetInfo, GetSet, Set) = (std::mem::transmute(info), std::mem::transmute(get), std::mem::transmute(set));
+            let (info, get, set) = (std::mem::transmute::<*mut libc::c_void, GetInfo>(info), std::mem::transmute::<*mut libc::c_void, GetSet>(get), std::mem::transmute::<*mut libc::c_void, Set>(set));
             let mut previous = 0i32;
             get(&mut previous);
             set(n as i32);

@@ -70,9 +70,8 @@ fn missing_or_unreadable_dataset_folders_name_the_path() {
     // A truncated IDX file.
     let dir = tempfile::tempdir().unwrap();
     let src = common::asset("fashion-mnist");
-    for f in ["t10k-labels-idx1-ubyte.gz"] {
-        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
-    }
+    let labels = "t10k-labels-idx1-ubyte.gz";
+    std::fs::copy(src.join(labels), dir.path().join(labels)).unwrap();
     std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), [0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2]).unwrap();
     let err = common::open(&DatasetSpec::parse(&format!("idx:{}", dir.path().display())).unwrap(), "val").unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");

@@ -49,6 +49,6 @@ fn samples_are_seeded_in_range_and_truncation_changes_them() {
 fn a_wrong_latent_width_names_the_manifest_field() {
     let dir = tempfile::tempdir().unwrap();
     let g = Generator::open(&manifest(dir.path(), 20), tch::Device::Cpu).unwrap();
-    let err = g.generate(&vec![0.0; 20], 1).unwrap_err().to_string();
+    let err = g.generate(&[0.0; 20], 1).unwrap_err().to_string();
     assert!(err.contains("is `latent` right?") && err.contains("[1, 20]"), "{err}");
 }

@@ -135,6 +135,9 @@ pub fn truncate_log(path: &Path, step: usize) -> Result<f64> {
 
 /// Four panels next to the log: D's hinge terms, corr(z, E(G(z))), σ, and the shuffled-z change of s_xz
 /// relative to its spread.
+/// A panel of the plot: its title and its named lines of (step, value).
+type Panel<'a> = (&'a str, Vec<(&'a str, Vec<(f64, f64)>)>);
+
 pub fn plot(log: &Path, png: &Path) -> Result<()> {
     let (header, rows) = read_log(log)?;
     if rows.is_empty() {
@@ -146,7 +149,7 @@ pub fn plot(log: &Path, png: &Path) -> Result<()> {
         (Some(a), Some(b)) => rows.iter().map(|r| (r[0], r[a] / r[b].max(1e-9))).collect(),
         _ => Vec::new(),
     };
-    let panels: [(&str, Vec<(&str, Vec<(f64, f64)>)>); 4] = [
+    let panels: [Panel; 4] = [
         ("D hinge terms", vec![("d_xz", series("d_xz")), ("d_x", series("d_x")), ("d_z", series("d_z"))]),
         ("corr(z, E(G(z)))", vec![("corr", series("corr_z"))]),
         ("E's mean σ", vec![("σ", series("sigma"))]),

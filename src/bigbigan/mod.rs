@@ -160,7 +160,7 @@ impl TrainConfig {
             return Err(fail("steps ≥ 1, d_steps ≥ 1, log_every ≥ 1, batch_size ≥ 2 and 0 ≤ ema_decay < 1 are required".into()));
         }
         let a = &cfg.architecture;
-        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || !(cfg.latent_regression >= 0.0) || a.z_stdev_max.is_some_and(|m| !(m > 0.0)) {
+        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
             return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0 and z_stdev_max > 0 are required".into()));
         }
         if [cfg.lr_g, cfg.lr_e, cfg.lr_d].iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {

@@ -140,7 +140,8 @@ pub struct Encoded {
 /// E's body: image → feature map (before pooling).
 #[derive(Debug)]
 enum EncoderBody {
-    Resnet { stem: nn::Conv2D, blocks: Vec<ResDown>, bn_out: nn::BatchNorm },
+    // Boxed: its batch-norm layers make it ten times the size of the DCGAN variant.
+    Resnet { stem: Box<nn::Conv2D>, blocks: Vec<ResDown>, bn_out: Box<nn::BatchNorm> },
     Dcgan { convs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)> },
 }
 
@@ -164,9 +165,9 @@ impl Encoder {
             NetKind::Resnet => {
                 let widths = [w, 2 * w, 4 * w, 4 * w];
                 EncoderBody::Resnet {
-                    stem: nn::conv2d(p / "stem", a.channels, w, 3, nn::ConvConfig { padding: 1, ..Default::default() }),
+                    stem: Box::new(nn::conv2d(p / "stem", a.channels, w, 3, nn::ConvConfig { padding: 1, ..Default::default() })),
                     blocks: (0..3).map(|i| ResDown::batch_norm(p / format!("down{i}"), widths[i], widths[i + 1], false)).collect(),
-                    bn_out: nn::batch_norm2d(p / "bn_out", widths[3], Default::default()),
+                    bn_out: Box::new(nn::batch_norm2d(p / "bn_out", widths[3], Default::default())),
                 }
             }
             NetKind::Dcgan => {

@@ -132,7 +132,7 @@ impl Trainer {
         let mut loss = &se - &sg;
         if self.cfg.latent_regression > 0.0 {
             let recovered = m.e.forward_t(&gz, true).z_mean;
-            loss = loss + (recovered - z).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float) * self.cfg.latent_regression;
+            loss += (recovered - z).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float) * self.cfg.latent_regression;
         }
         self.opt_e.zero_grad();
         self.opt_g.zero_grad();
@@ -240,13 +240,13 @@ impl Trainer {
                 self.save_checkpoint()?;
                 return Err(Error::Training { name: self.cfg.name.clone(), reason: format!("diverged at step {} (D loss {}, E/G loss {}); lower the learning rates (the last checkpoint is kept)", self.step, l.d, l.eg) });
             }
-            if self.step % self.cfg.log_every == 0 || self.step == self.cfg.steps {
+            if self.step.is_multiple_of(self.cfg.log_every) || self.step == self.cfg.steps {
                 let row = probe.measure(&self.models)?;
                 writeln!(log, "{},{:.5},{:.5},{},{:.1}", self.step, l.d, l.eg, row.csv(), seconds_before + start.elapsed().as_secs_f64()).at(&log_path)?;
                 bar.set_message(format!("D {:.3} EG {:.3} corr {:.2}", l.d, l.eg, row.corr_z));
             }
             bar.inc(1);
-            if self.step % self.cfg.checkpoint_every == 0 || self.step == self.cfg.steps {
+            if self.step.is_multiple_of(self.cfg.checkpoint_every) || self.step == self.cfg.steps {
                 self.save_checkpoint()?;
             }
         }

@@ -134,8 +134,8 @@ impl CacheWriter {
 
     /// One row group: `positions` (the `index` column), ids, labels and values.
     pub fn append(&mut self, positions: &[u32], ids: &[String], labels: &[u32], values: &[f32], width: usize) -> Result<()> {
-        let mut df = frame(positions, ids, labels, values, width, self.storage).map_err(write_err(&self.path))?;
-        self.writer.write_batch(&mut df).map_err(write_err(&self.path))?;
+        let df = frame(positions, ids, labels, values, width, self.storage).map_err(write_err(&self.path))?;
+        self.writer.write_batch(&df).map_err(write_err(&self.path))?;
         Ok(())
     }
 

@@ -68,7 +68,7 @@ impl Generator {
         if let Some(v) = manifest.verification.as_mut().filter(|v| v.is_relative()) {
             *v = dir.join(&*v);
         }
-        if !(manifest.range[1] > manifest.range[0]) || manifest.latent == 0 {
+        if manifest.range[1].partial_cmp(&manifest.range[0]) != Some(std::cmp::Ordering::Greater) || manifest.latent == 0 {
             return Err(fail("needs latent ≥ 1 and range = [low, high] with high > low".into()));
         }
         let sha = crate::data::file_sha256(&manifest.weights)?;

@@ -225,8 +225,8 @@ impl State {
         for (k, &leave) in leaving.iter().enumerate() {
             if leave {
                 let head = self.active[k] as i64;
-                let _ = self.done_w.narrow(1, head, 1).copy_(&self.x.w.narrow(1, k as i64, 1));
-                let _ = self.done_b.narrow(0, head, 1).copy_(&self.x.b.narrow(0, k as i64, 1));
+                self.done_w.narrow(1, head, 1).copy_(&self.x.w.narrow(1, k as i64, 1));
+                self.done_b.narrow(0, head, 1).copy_(&self.x.b.narrow(0, k as i64, 1));
             } else {
                 keep.push(k as i64);
             }

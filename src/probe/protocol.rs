@@ -71,8 +71,11 @@ fn prepared_bytes(rows: &dyn RowSource) -> usize {
     rows.len() * rows.width() * std::mem::size_of::<f32>()
 }
 
+/// Top-1 and top-5 hits (`[model][row]`) and the rows' labels.
+type Hits = (Vec<Vec<bool>>, Vec<Vec<bool>>, Vec<u32>);
+
 /// Top-1 and top-5 hits of every model on every row, in row order (`[model][row]`).
-fn hits(rows: &dyn RowSource, models: &[LinearModel]) -> Result<(Vec<Vec<bool>>, Vec<Vec<bool>>, Vec<u32>)> {
+fn hits(rows: &dyn RowSource, models: &[LinearModel]) -> Result<Hits> {
     let mut top1 = vec![Vec::with_capacity(rows.len()); models.len()];
     let mut top5 = vec![Vec::with_capacity(rows.len()); models.len()];
     let mut labels = Vec::with_capacity(rows.len());
