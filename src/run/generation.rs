@@ -86,6 +86,9 @@ pub fn evaluate(cfg: &GenerationConfig, default_reference: &str, opts: &ExtractO
         seconds: start.elapsed().as_secs_f64(),
         reused: false,
     };
-    memo.put("generation", &inputs, &result)?;
+    // Not keeping it costs only a recomputation after a stop: never fail a finished entry for it.
+    if let Err(why) = memo.put("generation", &inputs, &result) {
+        opts.reporter.warn(format!("the finished entry {} is not kept for a re-run: {why}", cfg.variant));
+    }
     Ok(result)
 }

@@ -208,7 +208,10 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
                 let train = ParquetRows::open(train_file, probe.chunk_rows)?;
                 let val = ParquetRows::open(val_file, probe.chunk_rows)?;
                 let outcome = protocol::run_rows(&train, &val, &setup_for(derived))?;
-                memo.put("probe", &inputs, &outcome)?;
+                // Not keeping it costs only a recomputation after a stop: never fail a finished probe for it.
+                if let Err(why) = memo.put("probe", &inputs, &outcome) {
+                    opts.reporter.warn(format!("the finished probe of {} {} is not kept for a re-run: {why}", e.name, row.feature));
+                }
                 (outcome, false)
             }
         };
