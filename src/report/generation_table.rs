@@ -13,17 +13,25 @@ fn is_cell(g: &GenerationResult) -> String {
     }
 }
 
+/// One line per distinct note, naming every entry it applies to (the 9 entries of a Table 1 over seeds
+/// share one IS note and one FID note).
 fn footnotes(generation: &[GenerationResult]) -> String {
-    let mut out = String::new();
+    fn add<'a>(notes: &mut Vec<(String, Vec<&'a str>)>, note: String, variant: &'a str) {
+        match notes.iter_mut().find(|(n, _)| *n == note) {
+            Some((_, variants)) => variants.push(variant),
+            None => notes.push((note, vec![variant])),
+        }
+    }
+    // Each note holds `{}` where the entries' names go.
+    let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
     for g in generation {
         if let Some(is) = g.is.as_ref().filter(|is| is.label != "IS") {
-            out.push_str(&format!("† {}: {} over {} splits.\n", g.variant, is.label, is.splits));
+            add(&mut notes, format!("† {{}}: {} over {} splits.", is.label, is.splits), &g.variant);
         }
     }
     for g in generation {
-        out.push_str(&format!(
-            "{}: FID of {} samples (seed {}{}) against {} (n = {}), {} ({}).\n",
-            g.variant,
+        let note = format!(
+            "{{}}: FID of {} samples (seed {}{}) against {} (n = {}), {} ({}).",
             g.samples,
             g.seed,
             g.truncation.map(|t| format!(", truncation {t}")).unwrap_or_default(),
@@ -31,9 +39,10 @@ fn footnotes(generation: &[GenerationResult]) -> String {
             g.reference_n,
             g.inception,
             g.resize
-        ));
+        );
+        add(&mut notes, note, &g.variant);
     }
-    out
+    notes.iter().map(|(note, variants)| note.replacen("{}", &variants.join(", "), 1) + "\n").collect()
 }
 
 /// Both layouts as Markdown, or an empty string when the run scored no generator.
@@ -237,5 +246,37 @@ mod tests {
         assert!(lines[1].contains("FID") && lines[1].contains("Δ = -1.00") && lines[1].contains("within the seed spread"), "{text}");
         assert!(lines[2].contains("Cls.") && lines[2].contains("reversed by more than the seed spread"), "{text}");
         assert_eq!(orderings(&groups[..1]), "", "nothing to compare with one variant");
+    }
+
+    #[test]
+    fn entries_sharing_a_note_are_named_on_one_line() {
+        let entry = |variant: &str, samples: usize| GenerationResult {
+            variant: variant.into(),
+            generator: String::new(),
+            generator_sha256: String::new(),
+            samples,
+            seed: 0,
+            truncation: None,
+            reference: "val".into(),
+            reference_n: 2048,
+            fid: 1.0,
+            inception: "fid-inception-v3".into(),
+            resize: "bilinear".into(),
+            is: Some(crate::genmetrics::IsResult { label: "IS*".into(), mean: 1.0, std: 0.0, splits: 10 }),
+            cls: None,
+            cls_row: None,
+            warnings: Vec::new(),
+            seconds: 0.0,
+            reused: false,
+        };
+        let text = footnotes(&[entry("A (seed 1)", 2048), entry("A (seed 2)", 2048), entry("B", 500)]);
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "† A (seed 1), A (seed 2), B: IS* over 10 splits.",
+                "A (seed 1), A (seed 2): FID of 2048 samples (seed 0) against val (n = 2048), fid-inception-v3 (bilinear).",
+                "B: FID of 500 samples (seed 0) against val (n = 2048), fid-inception-v3 (bilinear).",
+            ]
+        );
     }
 }
