@@ -92,7 +92,11 @@ pub struct ParquetRows {
 impl ParquetRows {
     /// A bbeval cache file or any file in its documented schema (see `FeatureFile::open_any`).
     pub fn open(path: &Path, chunk_rows: usize) -> Result<ParquetRows> {
-        let file = FeatureFile::open_any(path)?;
+        Ok(Self::from_file(FeatureFile::open_any(path)?, chunk_rows))
+    }
+
+    /// Rows of a feature file already opened, read `chunk_rows` at a time (whole row groups).
+    pub fn from_file(file: FeatureFile, chunk_rows: usize) -> ParquetRows {
         let mut chunks = Vec::new();
         let (mut start, mut rows) = (0, 0);
         for (g, &n) in file.layout.row_groups.iter().enumerate() {
@@ -105,7 +109,7 @@ impl ParquetRows {
         if start < file.row_group_count() {
             chunks.push(start..file.row_group_count());
         }
-        Ok(ParquetRows { file, chunks })
+        ParquetRows { file, chunks }
     }
 
     pub fn path(&self) -> &Path {

@@ -4,9 +4,10 @@
 //! (minutes each on a CPU) would be computed again.
 //!
 //! A record is `<cache>/results/<kind>__<sha256 prefix of its inputs>.json` holding the inputs and the
-//! result (names — a row's method, a generation entry's variant — are not inputs: renaming reuses it); it is used only when the stored inputs equal the asked ones, so a record that does not
-//! match (another bbeval version, another device, an edited file) is recomputed, never trusted. Records
-//! are written whole or not at all; an unreadable one is recomputed and replaced.
+//! result (names — a row's method, a generation entry's variant — are not inputs: renaming reuses it). It
+//! is used only when the stored inputs equal the asked ones, so a record that does not match (another
+//! build, another device, an edited file) is recomputed, never trusted. Records are written whole or not
+//! at all; an unreadable one is recomputed and replaced.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -21,7 +22,6 @@ use crate::context::ExecutionContext;
 use crate::error::{IoContext, Result};
 use crate::features::maintenance::RESULTS_DIR;
 use crate::features::FeatureFile;
-
 
 #[derive(Serialize, Deserialize)]
 struct Record<T> {

@@ -18,8 +18,8 @@ use crate::protocol::default_batch_size;
 use crate::report::{paper, DatasetRecord, Provenance, Results, RowResult};
 use crate::reporter::Reporter;
 use crate::runfile::RunFile;
-use memo::Memo;
 use crate::suggest::did_you_mean;
+use memo::Memo;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -197,6 +197,7 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
         let (stored, derived) = resolve_feature(&e.outputs, &row.feature, &row.encoder)?;
         let (train_file, val_file) = (&e.train.files[&stored], &e.val.files[&stored]);
         let (train_meta, val_meta) = (cache::FeatureFile::open(train_file)?, cache::FeatureFile::open(val_file)?);
+        let skipped = train_meta.skipped.len() + val_meta.skipped.len();
         let mut inputs = Memo::common_inputs(&opts.ctx);
         inputs["probe_row"] = serde_json::json!({
             "train": memo::feature_identity(&train_meta), "val": memo::feature_identity(&val_meta), "derived": derived,
@@ -205,8 +206,8 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
         let (outcome, reused) = match memo.get::<protocol::ProbeOutcome>("probe", &inputs) {
             Some(outcome) => (outcome, true),
             None => {
-                let train = ParquetRows::open(train_file, probe.chunk_rows)?;
-                let val = ParquetRows::open(val_file, probe.chunk_rows)?;
+                let train = ParquetRows::from_file(train_meta, probe.chunk_rows);
+                let val = ParquetRows::from_file(val_meta, probe.chunk_rows);
                 let outcome = protocol::run_rows(&train, &val, &setup_for(derived))?;
                 // Not keeping it costs only a recomputation after a stop: never fail a finished probe for it.
                 if let Err(why) = memo.put("probe", &inputs, &outcome) {
@@ -225,7 +226,6 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
             outcome.seconds,
             if reused { ", finished by an earlier run: reused" } else { "" }
         ));
-        let skipped = train_meta.skipped.len() + val_meta.skipped.len();
         if skipped > 0 {
             warnings.push(format!("{}: {skipped} unreadable image(s) were skipped (listed in the cache files' metadata)", e.name));
         }
