@@ -16,22 +16,20 @@ fn is_cell(g: &GenerationResult) -> String {
 /// One line per distinct note, naming every entry it applies to (the 9 entries of a Table 1 over seeds
 /// share one IS note and one FID note).
 fn footnotes(generation: &[GenerationResult]) -> String {
-    fn add<'a>(notes: &mut Vec<(String, Vec<&'a str>)>, note: String, variant: &'a str) {
-        match notes.iter_mut().find(|(n, _)| *n == note) {
-            Some((_, variants)) => variants.push(variant),
-            None => notes.push((note, vec![variant])),
-        }
-    }
-    // Each note holds `{}` where the entries' names go.
-    let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
+    // (marker, note) → the entries it applies to, in first-seen order.
+    let mut notes: Vec<((&str, String), Vec<&str>)> = Vec::new();
+    let mut add = |marker, note: String, variant| match notes.iter_mut().find(|(n, _)| n.0 == marker && n.1 == note) {
+        Some((_, variants)) => variants.push(variant),
+        None => notes.push(((marker, note), vec![variant])),
+    };
     for g in generation {
         if let Some(is) = g.is.as_ref().filter(|is| is.label != "IS") {
-            add(&mut notes, format!("† {{}}: {} over {} splits.", is.label, is.splits), &g.variant);
+            add("† ", format!("{} over {} splits.", is.label, is.splits), g.variant.as_str());
         }
     }
     for g in generation {
         let note = format!(
-            "{{}}: FID of {} samples (seed {}{}) against {} (n = {}), {} ({}).",
+            "FID of {} samples (seed {}{}) against {} (n = {}), {} ({}).",
             g.samples,
             g.seed,
             g.truncation.map(|t| format!(", truncation {t}")).unwrap_or_default(),
@@ -40,9 +38,9 @@ fn footnotes(generation: &[GenerationResult]) -> String {
             g.inception,
             g.resize
         );
-        add(&mut notes, note, &g.variant);
+        add("", note, g.variant.as_str());
     }
-    notes.iter().map(|(note, variants)| note.replacen("{}", &variants.join(", "), 1) + "\n").collect()
+    notes.iter().map(|((marker, note), variants)| format!("{marker}{}: {note}\n", variants.join(", "))).collect()
 }
 
 /// Both layouts as Markdown, or an empty string when the run scored no generator.
