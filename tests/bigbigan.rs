@@ -75,6 +75,38 @@ fn networks_have_the_paper_outputs_in_range() {
     assert!((0.7..1.5).contains(&ratio), "|H(z)|/|z| = {ratio}");
 }
 
+/// The architecture's options beyond the recipe's defaults keep the contract and do what they say:
+/// `z_batch_norm` gives E's latents the prior's moments on a training batch; `f_readout = "dense"` widens
+/// F(x) to `head_width`; `projection` adds F(x)ᵀ·W·H(z) to s_xz (so s_xz = J's MLP alone + that term).
+#[test]
+fn the_optional_encoder_and_discriminator_parts_do_what_they_say() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.architecture.z_batch_norm = true;
+    cfg.architecture.f_readout = bbeval::bigbigan::nets::Readout::Dense;
+    cfg.architecture.projection = true;
+    let a = cfg.architecture.clone();
+    let m = Models::new(&cfg, Device::Cpu);
+    let x = images(&cfg).narrow(0, 0, 32);
+    let z = m.e.forward_t(&x, true).z_mean;
+    let (mean, var) = (z.mean_dim(0, false, Kind::Float), z.var_dim(0, false, false));
+    assert!(mean.abs().max().double_value(&[]) < 1e-4, "batch-normalised latents have mean 0");
+    // BN divides by sqrt(var + 1e-5): latents whose raw spread is small at initialisation land a little under 1.
+    let worst = (var - 1.0).abs().max().double_value(&[]);
+    assert!(worst < 0.05, "and variance 1 (worst dimension off by {worst})");
+    let fx = m.d.features(&x, false);
+    assert_eq!(fx.size(), [32, a.head_width]);
+    // Scores in eval mode (no dropout): s_xz differs from the same D's MLP-only joint score by the
+    // projection term, which is not zero at initialisation.
+    let zs = Tensor::randn([32, a.latent], (Kind::Float, Device::Cpu));
+    let hz = m.d.latent_features(&zs, false);
+    let with = m.d.joint(&fx, &hz, false);
+    let without = m.d.joint_mlp(&fx, &hz, false);
+    assert!(max_abs_diff(&with, &without) > 1e-3, "the projection term is part of s_xz");
+    assert_eq!(m.d.forward_t(&x, &zs, false).s_xz.size(), [32]);
+}
+
 #[test]
 fn one_step_changes_the_weights_and_lowers_each_players_loss() {
     let _turn = rng_lock();

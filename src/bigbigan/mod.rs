@@ -52,6 +52,19 @@ pub struct Architecture {
     pub z_stdev_max: Option<f64>,
     /// σ = 0: `z_sample = z_mean`.
     pub deterministic_e: bool,
+    /// Add a projection term F(x)ᵀ·W·H(z) to the joint score (Miyato & Koyama's projection discriminator
+    /// with z in place of the class): J's MLP must learn x–z pairing from ReLU interactions, the inner
+    /// product has it by construction, and its gradient moves E(x) toward what D expects z to be for x.
+    pub projection: bool,
+    /// How D's F turns its last feature map into a vector: `mean` (BigGAN's pooling) or `dense` (a
+    /// spectral-norm linear layer over the whole flattened map to `head_width` features, as ALI's D(x) ends
+    /// in a convolution covering the map). Pooling keeps 4·d_width numbers and no positions, too little for
+    /// J to check that z is the latent of x at this scale.
+    pub f_readout: nets::Readout,
+    /// Batch-normalise E's `z_mean` (no affine): its marginal then has the prior's mean 0 and variance 1
+    /// by construction, so E cannot win the unary s_z by moving or scaling its outputs, and what D can
+    /// still tell apart is the pairing with x.
+    pub z_batch_norm: bool,
     /// Image channels (1 for Fashion-MNIST).
     pub channels: i64,
 }
@@ -69,6 +82,9 @@ impl Default for Architecture {
             dropout: 0.2,
             z_stdev_max: Some(0.5),
             deterministic_e: false,
+            projection: false,
+            f_readout: nets::Readout::Mean,
+            z_batch_norm: false,
             channels: 1,
         }
     }

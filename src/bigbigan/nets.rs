@@ -10,9 +10,10 @@
 //!   statistics), and an MLP head giving `z_mean`, `z_stdev` and `z_sample = z_mean + z_stdev · ε`. σ is
 //!   bounded (`z_stdev_max · sigmoid`) or E is deterministic (σ = 0), so that E cannot match the prior's
 //!   marginal with noise alone.
-//! * [`Discriminator`] D(x, z): F (spectral-norm body on x, **mean**-pooled), H (a residual MLP on z, so
+//! * [`Discriminator`] D(x, z): F (spectral-norm body on x, **mean**-pooled or read out densely), H (a residual MLP on z, so
 //!   |H(z)| stays near |z|) and J (2 × `j_width` with dropout, as ALI, on both): unary scores
-//!   `s_x = θ_x·F(x)`, `s_z = θ_z·H(z)` and the joint `s_xz = J(F(x), H(z))`.
+//!   `s_x = θ_x·F(x)`, `s_z = θ_z·H(z)` and the joint `s_xz = J(F(x), H(z))` [+ F(x)ᵀ·W·H(z) with
+//!   `projection = true`].
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, ModuleT};
@@ -30,12 +31,37 @@ pub enum NetKind {
     Resnet,
 }
 
+/// How D's F reads its last feature map out (see `Architecture::f_readout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Readout {
+    #[default]
+    Mean,
+    Dense,
+}
+
 impl Architecture {
     /// The side the networks work at: 28 (dcgan) or 32 (resnet: 28×28 images padded with −1).
     pub fn image_size(&self) -> i64 {
         match self.kind {
             NetKind::Dcgan => 28,
             NetKind::Resnet => 32,
+        }
+    }
+
+    /// Side of D's last feature map (both families halve three times or twice: 28 → 7, 32 → 4).
+    fn f_map_side(&self) -> i64 {
+        match self.kind {
+            NetKind::Dcgan => self.image_size() / 4,
+            NetKind::Resnet => self.image_size() / 8,
+        }
+    }
+
+    /// Width of F(x).
+    pub fn f_width(&self) -> i64 {
+        match self.f_readout {
+            Readout::Mean => 4 * self.d_width,
+            Readout::Dense => self.head_width,
         }
     }
 }
@@ -151,6 +177,8 @@ pub struct Encoder {
     bn_feature: nn::BatchNorm,
     head1: nn::Linear,
     head2: nn::Linear,
+    /// Normalises `z_mean` to the prior's moments, when the architecture asks for it.
+    bn_z: Option<nn::BatchNorm>,
     latent: i64,
     width: i64,
     z_stdev_max: Option<f64>,
@@ -187,6 +215,7 @@ impl Encoder {
             bn_feature: nn::batch_norm1d(p / "bn_feature", width, nn::BatchNormConfig { affine: false, ..Default::default() }),
             head1: nn::linear(p / "head1", width, a.head_width, Default::default()),
             head2: nn::linear(p / "head2", a.head_width, 2 * a.latent, Default::default()),
+            bn_z: a.z_batch_norm.then(|| nn::batch_norm1d(p / "bn_z", a.latent, nn::BatchNormConfig { affine: false, ..Default::default() })),
             latent: a.latent,
             width,
             z_stdev_max: a.z_stdev_max,
@@ -220,6 +249,7 @@ impl Encoder {
         let bn_crelu = Tensor::cat(&[b.relu(), b.neg().relu()], 1);
         let stats = self.head2.forward(&lrelu(&self.head1.forward(&avepool)));
         let z_mean = stats.narrow(1, 0, self.latent);
+        let z_mean = self.bn_z.as_ref().map_or(z_mean.shallow_clone(), |bn| bn.forward_t(&z_mean, train));
         let raw = stats.narrow(1, self.latent, self.latent);
         let z_stdev = if self.deterministic {
             raw.zeros_like()
@@ -252,10 +282,14 @@ enum ImageBody {
 #[derive(Debug)]
 pub struct Discriminator {
     f: ImageBody,
+    /// The dense readout of F's last map, when the architecture asks for it (else mean pooling).
+    readout: Option<SnLinear>,
     theta_x: SnLinear,
     h: Vec<SnLinear>,
     theta_z: SnLinear,
     j: Vec<SnLinear>,
+    /// W of the projection term F(x)ᵀ·W·H(z), when the architecture asks for it.
+    projection: Option<SnLinear>,
     dropout: f64,
 }
 
@@ -273,19 +307,22 @@ impl Discriminator {
                 SnConv::strided(p / "f2", 2 * w, 4 * w, 3, 1, 1),
             ]),
         };
-        let (m, jw, latent) = (a.head_width, a.j_width, a.latent);
+        let (m, jw, latent, fw) = (a.head_width, a.j_width, a.latent, a.f_width());
+        let side = a.f_map_side();
         Discriminator {
             f,
-            theta_x: SnLinear::new(p / "theta_x", 4 * w, 1),
+            readout: (a.f_readout == Readout::Dense).then(|| SnLinear::new(p / "readout", 4 * w * side * side, fw)),
+            theta_x: SnLinear::new(p / "theta_x", fw, 1),
             // Residual: H(z) = z + W₂ lrelu(W₁ z), so H keeps z's scale instead of shrinking it.
             h: vec![SnLinear::new(p / "h0", latent, m), SnLinear::new(p / "h1", m, latent)],
             theta_z: SnLinear::new(p / "theta_z", latent, 1),
-            j: vec![SnLinear::new(p / "j0", 4 * w + latent, jw), SnLinear::new(p / "j1", jw, jw), SnLinear::new(p / "j2", jw, 1)],
+            j: vec![SnLinear::new(p / "j0", fw + latent, jw), SnLinear::new(p / "j1", jw, jw), SnLinear::new(p / "j2", jw, 1)],
+            projection: a.projection.then(|| SnLinear::new(p / "projection", fw, latent)),
             dropout: a.dropout,
         }
     }
 
-    /// F(x): mean-pooled image features `[N, 4·d_width]`.
+    /// F(x): image features `[N, f_width]`, mean-pooled or read out densely.
     pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
         let h = match &self.f {
             ImageBody::Resnet(blocks) => {
@@ -303,7 +340,10 @@ impl Discriminator {
                 h
             }
         };
-        h.mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+        match &self.readout {
+            Some(dense) => lrelu(&dense.forward_t(&h.flatten(1, -1), train)).dropout(self.dropout, train),
+            None => h.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
+        }
     }
 
     /// H(z), residual.
@@ -311,13 +351,22 @@ impl Discriminator {
         z + self.h[1].forward_t(&lrelu(&self.h[0].forward_t(z, train)), train)
     }
 
-    /// J on given F(x) and H(z).
-    pub fn joint(&self, fx: &Tensor, hz: &Tensor, train: bool) -> Tensor {
+    /// J's MLP on given F(x) and H(z), without the projection term.
+    pub fn joint_mlp(&self, fx: &Tensor, hz: &Tensor, train: bool) -> Tensor {
         let mut h = Tensor::cat(&[fx, hz], 1);
         for l in &self.j[..2] {
             h = lrelu(&l.forward_t(&h, train)).dropout(self.dropout, train);
         }
         self.j[2].forward_t(&h, train).squeeze_dim(1)
+    }
+
+    /// s_xz on given F(x) and H(z): J's MLP [+ the projection term].
+    pub fn joint(&self, fx: &Tensor, hz: &Tensor, train: bool) -> Tensor {
+        let mlp = self.joint_mlp(fx, hz, train);
+        match &self.projection {
+            Some(w) => mlp + (w.forward_t(fx, train) * hz).sum_dim_intlist([1i64].as_slice(), false, Kind::Float),
+            None => mlp,
+        }
     }
 
     pub fn forward_t(&self, x: &Tensor, z: &Tensor, train: bool) -> Scores {
