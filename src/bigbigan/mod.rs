@@ -58,12 +58,13 @@ pub struct Architecture {
     pub projection: bool,
     /// How D's F turns its last feature map into a vector: `mean` (BigGAN's pooling) or `dense` (a
     /// spectral-norm linear layer over the whole flattened map to `head_width` features, as ALI's D(x) ends
-    /// in a convolution covering the map). Pooling keeps 4·d_width numbers and no positions, too little for
-    /// J to check that z is the latent of x at this scale.
+    /// in a convolution covering the map). Pooling keeps 4·d_width numbers and no positions; the option
+    /// tests whether that is too little for J to check that z is the latent of x (measured: it is not the
+    /// reason E fails to invert G; README, "BigBiGAN at mini scale").
     pub f_readout: nets::Readout,
     /// Batch-normalise E's `z_mean` (no affine): its marginal then has the prior's mean 0 and variance 1
-    /// by construction, so E cannot win the unary s_z by moving or scaling its outputs, and what D can
-    /// still tell apart is the pairing with x.
+    /// by construction, so E cannot win the unary s_z by moving or scaling its outputs (the recipe's logs
+    /// show E doing so: D's s_z hinge above chance).
     pub z_batch_norm: bool,
     /// Image channels (1 for Fashion-MNIST).
     pub channels: i64,

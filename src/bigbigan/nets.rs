@@ -7,11 +7,11 @@
 //!
 //! * [`Generator`] G(z): images in [-1, 1].
 //! * [`Encoder`] E(x): body → global average pool (**AvePool**), **BN+CReLU** of AvePool (its own batch
-//!   statistics), and an MLP head giving `z_mean`, `z_stdev` and `z_sample = z_mean + z_stdev · ε`. σ is
-//!   bounded (`z_stdev_max · sigmoid`) or E is deterministic (σ = 0), so that E cannot match the prior's
-//!   marginal with noise alone.
-//! * [`Discriminator`] D(x, z): F (spectral-norm body on x, **mean**-pooled or read out densely), H (a residual MLP on z, so
-//!   |H(z)| stays near |z|) and J (2 × `j_width` with dropout, as ALI, on both): unary scores
+//!   statistics), and an MLP head giving `z_mean` (optionally batch-normalised), `z_stdev` and
+//!   `z_sample = z_mean + z_stdev · ε`. σ is bounded (`z_stdev_max · sigmoid`) or E is deterministic
+//!   (σ = 0), so that E cannot match the prior's marginal with noise alone.
+//! * [`Discriminator`] D(x, z): F (spectral-norm body on x, **mean**-pooled or read out densely), H (a
+//!   residual MLP on z, so |H(z)| stays near |z|) and J (2 × `j_width` with dropout, as ALI, on both): unary scores
 //!   `s_x = θ_x·F(x)`, `s_z = θ_z·H(z)` and the joint `s_xz = J(F(x), H(z))` [+ F(x)ᵀ·W·H(z) with
 //!   `projection = true`].
 
