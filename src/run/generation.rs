@@ -86,9 +86,6 @@ pub fn evaluate(cfg: &GenerationConfig, default_reference: &str, opts: &ExtractO
         seconds: start.elapsed().as_secs_f64(),
         reused: false,
     };
-    // Not keeping it costs only a recomputation after a stop: never fail a finished entry for it.
-    if let Err(why) = memo.put("generation", &inputs, &result) {
-        opts.reporter.warn(format!("the finished entry {} is not kept for a re-run: {why}", cfg.variant));
-    }
+    memo.keep("generation", &inputs, &result, &format!("entry {}", cfg.variant), &opts.reporter);
     Ok(result)
 }

@@ -22,6 +22,7 @@ use crate::context::ExecutionContext;
 use crate::error::{IoContext, Result};
 use crate::features::maintenance::RESULTS_DIR;
 use crate::features::FeatureFile;
+use crate::reporter::Reporter;
 
 #[derive(Serialize, Deserialize)]
 struct Record<T> {
@@ -77,6 +78,14 @@ impl Memo {
         std::io::Write::write_all(&mut tmp, text.as_bytes()).at(&path)?;
         atomic::persist(tmp, &path)
     }
+
+    /// [`Memo::put`] for a finished result: a record that cannot be written is a warning naming `what`,
+    /// never an error, since losing it costs only a recomputation after a stop.
+    pub fn keep<T: Serialize>(&self, kind: &str, inputs: &Value, result: &T, what: &str, reporter: &Reporter) {
+        if let Err(why) = self.put(kind, inputs, result) {
+            reporter.warn(format!("the finished {what} is not kept for a re-run: {why}"));
+        }
+    }
 }
 
 /// What identifies a feature file's values: its name (which holds its cache key: weights, dataset content,
@@ -130,6 +139,19 @@ mod tests {
         std::fs::write(&path, r#"{"inputs": {"entry": "b"}, "result": 2.0}"#).unwrap();
         assert_eq!(memo.get::<f64>("probe", &inputs), None);
         std::fs::write(&path, "{ truncated").unwrap();
+        assert_eq!(memo.get::<f64>("probe", &inputs), None);
+    }
+
+    /// A finished probe or entry must never fail because its record cannot be written.
+    #[test]
+    fn a_record_that_cannot_be_written_is_a_warning_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // The records' folder is a file: nothing can be written under it.
+        std::fs::write(dir.path().join(RESULTS_DIR), "").unwrap();
+        let memo = Memo::under(dir.path(), true);
+        let inputs = serde_json::json!({"entry": "a"});
+        assert!(memo.put("probe", &inputs, &1.0_f64).is_err());
+        memo.keep("probe", &inputs, &1.0_f64, "probe of a", &Reporter::silent());
         assert_eq!(memo.get::<f64>("probe", &inputs), None);
     }
 }

@@ -209,10 +209,7 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
                 let train = ParquetRows::from_file(train_meta, probe.chunk_rows);
                 let val = ParquetRows::from_file(val_meta, probe.chunk_rows);
                 let outcome = protocol::run_rows(&train, &val, &setup_for(derived))?;
-                // Not keeping it costs only a recomputation after a stop: never fail a finished probe for it.
-                if let Err(why) = memo.put("probe", &inputs, &outcome) {
-                    opts.reporter.warn(format!("the finished probe of {} {} is not kept for a re-run: {why}", e.name, row.feature));
-                }
+                memo.keep("probe", &inputs, &outcome, &format!("probe of {} {}", e.name, row.feature), &opts.reporter);
                 (outcome, false)
             }
         };
