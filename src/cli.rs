@@ -242,6 +242,10 @@ pub enum Command {
         /// Override the config's seed (and write to `<out_dir>-seed<N>`).
         #[arg(long)]
         seed: Option<u64>,
+        /// Only re-create the EMA generator's export from the checkpoint (no training; the encoder's exports
+        /// are left as they are). `make build` does this for the shipped run, whose generator is not committed.
+        #[arg(long, conflicts_with_all = ["resume", "steps"])]
+        export_generator: bool,
         #[command(flatten)]
         compute: ComputeFlags,
     },

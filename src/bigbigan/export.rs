@@ -90,6 +90,18 @@ pub fn export_random_encoder(trainer: &mut Trainer, images: &Tensor, side: i64) 
     export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, side, &cfg.export_dir(), &format!("{}-e-random", cfg.name), &format!("{} step 0 (random init, BN calibrated)", cfg.name))
 }
 
+/// Re-create only the EMA generator's export of a run from its checkpoint (already loaded into `trainer`):
+/// the shipped run's generator (1.7 MB) is not committed, and re-exporting the encoder as well would rewrite
+/// the committed one with bits that depend on the machine's BLAS and thread count.
+pub fn export_generator_of_run(trainer: &mut Trainer) -> Result<PathBuf> {
+    let device = trainer.models.vs_g_ema.device();
+    trainer.calibrate_generator(device)?;
+    let cfg: TrainConfig = trainer.cfg.clone();
+    let source = format!("{} step {}", cfg.name, trainer.step);
+    let m = &mut trainer.models;
+    export_generator(&m.g_ema, &mut m.vs_g_ema, &cfg.export_dir(), &format!("{}-g", cfg.name), &source)
+}
+
 /// Export the trained encoder and EMA generator of a run as `<out_dir>/export/{encoder,generator}.*`, their
 /// BatchNorm statistics calibrated first (encoder on training images, generator on latents).
 pub fn export_run(trainer: &mut Trainer, images: &Tensor, input_side: i64) -> Result<(PathBuf, PathBuf)> {

@@ -282,14 +282,20 @@ impl Trainer {
         super::calibrate::calibrate(&m.vs_e, &batches, |x| {
             let _ = m.e.forward_t(x, true);
         })?;
+        self.calibrate_generator(images.device())
+    }
+
+    /// Calibrate the EMA generator's BatchNorm statistics on seeded latents (independent of E's, so the
+    /// generator alone can be re-exported from a checkpoint with the same statistics).
+    pub fn calibrate_generator(&mut self, device: Device) -> Result<()> {
+        let m = &self.models;
         let latent = m.g_ema.latent();
         // Seeded: every export of a run calibrates on the same latents.
         tch::manual_seed((self.cfg.seed ^ 0x63616c69) as i64);
-        let zs: Vec<Tensor> = (0..CALIBRATION_BATCHES).map(|_| Tensor::randn([CALIBRATION_BATCH as i64, latent], (Kind::Float, images.device()))).collect();
+        let zs: Vec<Tensor> = (0..CALIBRATION_BATCHES).map(|_| Tensor::randn([CALIBRATION_BATCH as i64, latent], (Kind::Float, device))).collect();
         super::calibrate::calibrate(&m.vs_g_ema, &zs, |z| {
             let _ = m.g_ema.forward_t(z, true);
         })?;
         Ok(())
     }
 }
-

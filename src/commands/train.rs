@@ -1,10 +1,11 @@
-//! `bbeval train-bigbigan`: load the config and images, train (or resume), export E and G.
+//! `bbeval train-bigbigan`: load the config and images, train (or resume), export E and G; or re-export G
+//! alone from a checkpoint.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use bbeval::bigbigan::export::{export_random_encoder, export_run};
+use bbeval::bigbigan::export::{export_generator_of_run, export_random_encoder, export_run};
 use bbeval::bigbigan::train::{load_images, Trainer};
 use bbeval::bigbigan::TrainConfig;
 use bbeval::context::ExecutionContext;
@@ -55,6 +56,24 @@ pub fn train_bigbigan(out: &Output, config: &Path, resume: bool, steps: Option<u
     out.emit(&json!({ "name": cfg.name, "step": trainer.step, "seconds": seconds, "encoder": e, "generator": g, "log": log, "device": ctx.device_name() }), || {
         println!("trained {} to step {} in {seconds:.0} s", cfg.name, trainer.step);
         println!("encoder: {}\ngenerator: {}\nlog: {}", e.display(), g.display(), log.display());
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--export-generator`: load the run's checkpoint and re-create its EMA generator's export only.
+pub fn export_generator(out: &Output, config: &Path, seed: Option<u64>, ctx: &ExecutionContext) -> Result<ExitCode> {
+    let mut cfg = TrainConfig::load(config)?;
+    if let Some(seed) = seed {
+        cfg = cfg.with_seed(seed);
+    }
+    if !cfg.has_checkpoint() {
+        anyhow::bail!("{}: no checkpoint to export the generator from (train it first: bbeval train-bigbigan --config {})", cfg.checkpoint_dir().display(), config.display());
+    }
+    let mut trainer = Trainer::new(cfg.clone(), ctx.device)?;
+    let step = trainer.resume()?;
+    let g = export_generator_of_run(&mut trainer)?;
+    out.emit(&json!({ "name": cfg.name, "step": step, "generator": g, "device": ctx.device_name() }), || {
+        println!("exported the EMA generator of {} at step {step}: {}", cfg.name, g.display());
     })?;
     Ok(ExitCode::SUCCESS)
 }
