@@ -77,7 +77,9 @@ fn networks_have_the_paper_outputs_in_range() {
 
 /// The architecture's options beyond the recipe's defaults keep the contract and do what they say:
 /// `z_batch_norm` gives E's latents the prior's moments on a training batch; `f_readout = "dense"` widens
-/// F(x) to `head_width`; `projection` adds F(x)ᵀ·W·H(z) to s_xz (so s_xz = J's MLP alone + that term).
+/// F(x) to `head_width`; `projection` adds F(x)ᵀ·W·H(z) to s_xz (so s_xz = J's MLP alone + that term);
+/// `e_layers = d_layers = 4` add a fourth convolution to E and to D's F whose 3×3 map the dense readout
+/// reads whole, and E's AvePool keeps its width.
 #[test]
 fn the_optional_encoder_and_discriminator_parts_do_what_they_say() {
     let _turn = rng_lock();
@@ -86,8 +88,13 @@ fn the_optional_encoder_and_discriminator_parts_do_what_they_say() {
     cfg.architecture.z_batch_norm = true;
     cfg.architecture.f_readout = bbeval::bigbigan::nets::Readout::Dense;
     cfg.architecture.projection = true;
+    (cfg.architecture.e_layers, cfg.architecture.d_layers) = (4, 4);
     let a = cfg.architecture.clone();
     let m = Models::new(&cfg, Device::Cpu);
+    assert!(m.vs_e.variables().contains_key("conv3.weight") && m.vs_d.variables().keys().any(|k| k.starts_with("f3.")), "the fourth convolutions exist");
+    // The readout's input is D's whole last map: 4·d_width channels × 3 × 3 once F halves the 7×7 map.
+    assert_eq!(m.vs_d.variables()["readout.weight"].size(), [a.head_width, 4 * a.d_width * 9]);
+    assert_eq!(m.e.forward_t(&images(&cfg).narrow(0, 0, 4), false).avepool.size(), [4, 4 * a.e_width]);
     let x = images(&cfg).narrow(0, 0, 32);
     let z = m.e.forward_t(&x, true).z_mean;
     let (mean, var) = (z.mean_dim(0, false, Kind::Float), z.var_dim(0, false, false));

@@ -66,6 +66,12 @@ pub struct Architecture {
     /// by construction, so E cannot win the unary s_z by moving or scaling its outputs (the recipe's logs
     /// show E doing so: D's s_z hinge above chance).
     pub z_batch_norm: bool,
+    /// Convolutions in E's body and in D's F (`dcgan` only): 3 ends on a 7×7 map whose positions each see
+    /// 18×18 pixels, so the pooled feature is a bag of local patches; 4 adds a stride-2 convolution to a
+    /// 3×3 map whose positions see the whole 28×28 image (receptive field 30), as ALI's and BiGAN's
+    /// encoders end in a layer that covers the image.
+    pub e_layers: i64,
+    pub d_layers: i64,
     /// Image channels (1 for Fashion-MNIST).
     pub channels: i64,
 }
@@ -86,6 +92,8 @@ impl Default for Architecture {
             projection: false,
             f_readout: nets::Readout::Mean,
             z_batch_norm: false,
+            e_layers: 3,
+            d_layers: 3,
             channels: 1,
         }
     }
@@ -179,6 +187,9 @@ impl TrainConfig {
         let a = &cfg.architecture;
         if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
             return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0 and z_stdev_max > 0 are required".into()));
+        }
+        if ![a.e_layers, a.d_layers].iter().all(|n| (3..=4).contains(n)) {
+            return Err(fail(format!("e_layers and d_layers must be 3 or 4 (got {} and {})", a.e_layers, a.d_layers)));
         }
         if [cfg.lr_g, cfg.lr_e, cfg.lr_d].iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(fail("learning rates must be finite and > 0".into()));

@@ -49,9 +49,11 @@ impl Architecture {
         }
     }
 
-    /// Side of D's last feature map (both families halve three times or twice: 28 → 7, 32 → 4).
+    /// Side of D's last feature map (resnet halves three times: 32 → 4; dcgan twice, 28 → 7, or three
+    /// times with `d_layers = 4`, 28 → 3).
     fn f_map_side(&self) -> i64 {
         match self.kind {
+            NetKind::Dcgan if self.d_layers == 4 => 3,
             NetKind::Dcgan => self.image_size() / 4,
             NetKind::Resnet => self.image_size() / 8,
         }
@@ -200,13 +202,15 @@ impl Encoder {
             }
             NetKind::Dcgan => {
                 let conv = |name: &str, i, o, k, stride, padding| nn::conv2d(p / name, i, o, k, nn::ConvConfig { stride, padding, ..Default::default() });
-                EncoderBody::Dcgan {
-                    convs: vec![
-                        (conv("conv0", a.channels, w, 4, 2, 1), None),
-                        (conv("conv1", w, 2 * w, 4, 2, 1), Some(nn::batch_norm2d(p / "bn1", 2 * w, Default::default()))),
-                        (conv("conv2", 2 * w, 4 * w, 3, 1, 1), Some(nn::batch_norm2d(p / "bn2", 4 * w, Default::default()))),
-                    ],
+                let mut convs = vec![
+                    (conv("conv0", a.channels, w, 4, 2, 1), None),
+                    (conv("conv1", w, 2 * w, 4, 2, 1), Some(nn::batch_norm2d(p / "bn1", 2 * w, Default::default()))),
+                    (conv("conv2", 2 * w, 4 * w, 3, 1, 1), Some(nn::batch_norm2d(p / "bn2", 4 * w, Default::default()))),
+                ];
+                if a.e_layers == 4 {
+                    convs.push((conv("conv3", 4 * w, 4 * w, 4, 2, 1), Some(nn::batch_norm2d(p / "bn3", 4 * w, Default::default()))));
                 }
+                EncoderBody::Dcgan { convs }
             }
         };
         Encoder {
@@ -301,11 +305,17 @@ impl Discriminator {
                 let widths = [a.channels, w, 2 * w, 4 * w];
                 ImageBody::Resnet((0..3).map(|i| ResDown::spectral(p / format!("f{i}"), widths[i], widths[i + 1], i == 0)).collect())
             }
-            NetKind::Dcgan => ImageBody::Dcgan(vec![
-                SnConv::strided(p / "f0", a.channels, w, 4, 2, 1),
-                SnConv::strided(p / "f1", w, 2 * w, 4, 2, 1),
-                SnConv::strided(p / "f2", 2 * w, 4 * w, 3, 1, 1),
-            ]),
+            NetKind::Dcgan => {
+                let mut convs = vec![
+                    SnConv::strided(p / "f0", a.channels, w, 4, 2, 1),
+                    SnConv::strided(p / "f1", w, 2 * w, 4, 2, 1),
+                    SnConv::strided(p / "f2", 2 * w, 4 * w, 3, 1, 1),
+                ];
+                if a.d_layers == 4 {
+                    convs.push(SnConv::strided(p / "f3", 4 * w, 4 * w, 4, 2, 1));
+                }
+                ImageBody::Dcgan(convs)
+            }
         };
         let (m, jw, latent, fw) = (a.head_width, a.j_width, a.latent, a.f_width());
         let side = a.f_map_side();
