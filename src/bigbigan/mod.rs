@@ -23,6 +23,7 @@ pub mod layers;
 pub mod losses;
 pub mod models;
 pub mod nets;
+pub mod pairing;
 pub mod train;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use bbeval::bigbigan::export::{export_generator_of_run, export_random_encoder, export_run};
+use bbeval::bigbigan::pairing::{game_d_pairing, pairing_capacity, PairingProbe};
 use bbeval::bigbigan::train::{load_images, Trainer};
 use bbeval::bigbigan::TrainConfig;
 use bbeval::context::ExecutionContext;
@@ -60,20 +61,47 @@ pub fn train_bigbigan(out: &Output, config: &Path, resume: bool, steps: Option<u
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--export-generator`: load the run's checkpoint and re-create its EMA generator's export only.
-pub fn export_generator(out: &Output, config: &Path, seed: Option<u64>, ctx: &ExecutionContext) -> Result<ExitCode> {
+/// The trainer of a finished (or interrupted) run, loaded from its checkpoint; `what` says what for.
+fn from_checkpoint(config: &Path, seed: Option<u64>, what: &str, ctx: &ExecutionContext) -> Result<(TrainConfig, Trainer, usize)> {
     let mut cfg = TrainConfig::load(config)?;
     if let Some(seed) = seed {
         cfg = cfg.with_seed(seed);
     }
     if !cfg.has_checkpoint() {
-        anyhow::bail!("{}: no checkpoint to export the generator from (train it first: bbeval train-bigbigan --config {})", cfg.checkpoint_dir().display(), config.display());
+        anyhow::bail!("{}: no checkpoint to {what} (train it first: bbeval train-bigbigan --config {})", cfg.checkpoint_dir().display(), config.display());
     }
     let mut trainer = Trainer::new(cfg.clone(), ctx.device)?;
     let step = trainer.resume()?;
+    Ok((cfg, trainer, step))
+}
+
+/// `--export-generator`: load the run's checkpoint and re-create its EMA generator's export only.
+pub fn export_generator(out: &Output, config: &Path, seed: Option<u64>, ctx: &ExecutionContext) -> Result<ExitCode> {
+    let (cfg, mut trainer, step) = from_checkpoint(config, seed, "export the generator from", ctx)?;
     let g = export_generator_of_run(&mut trainer)?;
     out.emit(&json!({ "name": cfg.name, "step": step, "generator": g, "device": ctx.device_name() }), || {
         println!("exported the EMA generator of {} at step {step}: {}", cfg.name, g.display());
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--pairing-probe STEPS`: can a fresh D of the run's architecture learn that z belongs to G(z)?
+pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usize, ctx: &ExecutionContext) -> Result<ExitCode> {
+    let (cfg, trainer, step) = from_checkpoint(config, seed, "probe the pairing with", ctx)?;
+    let probe = PairingProbe { steps, batch: cfg.batch_size as i64, lr: cfg.lr_d, beta1: cfg.beta1, every: cfg.log_every, seed: cfg.seed };
+    let start = std::time::Instant::now();
+    let game = game_d_pairing(&trainer.models, probe.seed)?;
+    let points = pairing_capacity(&trainer.models, &cfg.architecture, &probe)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let rows: Vec<_> = points.iter().map(|p| json!({ "step": p.step, "accuracy": p.accuracy })).collect();
+    out.emit(&json!({ "name": cfg.name, "checkpoint_step": step, "game_d_scores_own_pair_lower": game, "batch": probe.batch, "lr": probe.lr, "seconds": seconds, "points": rows }), || {
+        println!("the run's own D scores the true pair (G(z), z) below (G(z), z′) for {:.1}% of held-out latents (50% = it ignores the pairing)", 100.0 * game);
+        println!("a fresh D of {}'s architecture learning (G(z), z) against (G(z), z′), G of step {step} frozen (chance 0.5):", cfg.name);
+        println!("{:>7}  held-out accuracy", "D step");
+        for p in &points {
+            println!("{:>7}  {:.3}", p.step, p.accuracy);
+        }
+        println!("{seconds:.0} s");
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,93 @@
+//! Can D's architecture tell that a latent belongs to an image at all? A fresh D of the run's
+//! architecture is trained on that task alone — generator pairs (G(z), z) against the same images with
+//! another image's latent (G(z), z′) — with the run's generator frozen, and its accuracy on held-out latents
+//! is recorded as it learns.
+//!
+//! In the game, E gets a signal about pairing only through D's joint score s_xz; if a D of this
+//! architecture needs thousands of steps to learn pairing with G held still, a D that also has to track a
+//! moving G and E (and can win by the marginals instead) gives E little to follow. A diagnostic, not part of
+//! training.
+
+use tch::nn::{self, OptimizerConfig};
+use tch::{Kind, Tensor};
+
+use super::models::Models;
+use super::nets::Discriminator;
+use super::Architecture;
+use crate::error::Result;
+
+/// Held-out latents the accuracy is measured on.
+const EVAL_LATENTS: i64 = 1024;
+
+/// The pairing task's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PairingProbe {
+    pub steps: usize,
+    pub batch: i64,
+    pub lr: f64,
+    pub beta1: f64,
+    /// Accuracy every this many steps (and at 0 and the end).
+    pub every: usize,
+    pub seed: u64,
+}
+
+/// Accuracy of the fresh D after `step` updates: the fraction of held-out images whose own latent scores
+/// above another image's latent (0.5 = chance).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairingPoint {
+    pub step: usize,
+    pub accuracy: f64,
+}
+
+/// The other image's latent: each row takes the next row's (a derangement, so no image keeps its own).
+fn mismatched(z: &Tensor) -> Tensor {
+    z.roll([1i64].as_slice(), [0i64].as_slice())
+}
+
+/// What the run's own D makes of the same held-out pairs: the fraction of images whose own latent scores
+/// *below* another image's on s_xz (generator pairs are its −1 class, so a D that checks pairing scores the
+/// true pair lower; 0.5 = it does not look at the pairing).
+pub fn game_d_pairing(models: &Models, seed: u64) -> Result<f64> {
+    let device = models.vs_g.device();
+    tch::manual_seed(seed as i64);
+    let z = Tensor::f_randn([EVAL_LATENTS, models.g.latent()], (Kind::Float, device))?;
+    tch::no_grad(|| {
+        let x = models.g.forward_t(&z, false);
+        let own = models.d.forward_t(&x, &z, false).s_xz;
+        let other = models.d.forward_t(&x, &mismatched(&z), false).s_xz;
+        Ok(own.f_lt_tensor(&other)?.to_kind(Kind::Float).mean(Kind::Float).f_double_value(&[])?)
+    })
+}
+
+/// Train a fresh D (architecture `a`, seeded) to score (G(z), z) above (G(z), z′) with the hinge loss on
+/// s_xz, G = the run's live generator in eval mode, and record its held-out accuracy.
+pub fn pairing_capacity(models: &Models, a: &Architecture, probe: &PairingProbe) -> Result<Vec<PairingPoint>> {
+    let device = models.vs_g.device();
+    let latent = models.g.latent();
+    tch::manual_seed(probe.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let d = Discriminator::new(&vs.root(), a);
+    let mut opt = nn::Adam { beta1: probe.beta1, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }.build(&vs, probe.lr)?;
+    let z_eval = Tensor::f_randn([EVAL_LATENTS, latent], (Kind::Float, device))?;
+    let x_eval = tch::no_grad(|| models.g.forward_t(&z_eval, false));
+    let accuracy = || -> Result<f64> {
+        tch::no_grad(|| {
+            let own = d.forward_t(&x_eval, &z_eval, false).s_xz;
+            let other = d.forward_t(&x_eval, &mismatched(&z_eval), false).s_xz;
+            Ok(own.f_gt_tensor(&other)?.to_kind(Kind::Float).mean(Kind::Float).f_double_value(&[])?)
+        })
+    };
+    let mut points = vec![PairingPoint { step: 0, accuracy: accuracy()? }];
+    for step in 1..=probe.steps {
+        let z = Tensor::f_randn([probe.batch, latent], (Kind::Float, device))?;
+        let x = tch::no_grad(|| models.g.forward_t(&z, false));
+        let own = d.forward_t(&x, &z, true).s_xz;
+        let other = d.forward_t(&x, &mismatched(&z), true).s_xz;
+        let loss = super::losses::hinge_pair(&own, &other);
+        opt.backward_step(&loss);
+        if step % probe.every.max(1) == 0 || step == probe.steps {
+            points.push(PairingPoint { step, accuracy: accuracy()? });
+        }
+    }
+    Ok(points)
+}
