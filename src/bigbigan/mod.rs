@@ -165,6 +165,12 @@ pub struct TrainConfig {
     /// never BigBiGAN's default (0).
     #[serde(default)]
     pub latent_regression: f64,
+    /// Weight of mismatched encoder pairs (x, E(x′)) — another image's latent — as extra negatives in D's
+    /// joint hinge (a "matching-aware" D, as GAN-CLS's real image with the wrong text): D can then no longer
+    /// ignore the pairing (`--pairing-probe` shows the recipe's D does), and its s_xz checks that z belongs
+    /// to x. D's loss only; 0 = off (BigBiGAN).
+    #[serde(default)]
+    pub mismatch_weight: f64,
     /// Diagnostics (the loss terms, σ, corr(z, E(G(z))), D's use of z) every this many steps.
     #[serde(default = "default_log_every")]
     pub log_every: usize,
@@ -186,8 +192,8 @@ impl TrainConfig {
             return Err(fail("steps ≥ 1, d_steps ≥ 1, log_every ≥ 1, batch_size ≥ 2 and 0 ≤ ema_decay < 1 are required".into()));
         }
         let a = &cfg.architecture;
-        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
-            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0 and z_stdev_max > 0 are required".into()));
+        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !(cfg.mismatch_weight >= 0.0 && cfg.mismatch_weight.is_finite()) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
+            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0 and z_stdev_max > 0 are required".into()));
         }
         if ![a.e_layers, a.d_layers].iter().all(|n| (3..=4).contains(n)) {
             return Err(fail(format!("e_layers and d_layers must be 3 or 4 (got {} and {})", a.e_layers, a.d_layers)));

@@ -6,7 +6,8 @@
 //!
 //! Losses (BigBiGAN §3, h(t) = max(0, 1 − t)), with y = +1 for encoder pairs (x, E(x)) and −1 for
 //! generator pairs (G(z), z):
-//! * D: mean h(y·s_xz) + [unary] mean h(y·s_x) + mean h(y·s_z)
+//! * D: mean h(y·s_xz) + [unary] mean h(y·s_x) + mean h(y·s_z) [+ w mean h(−s_xz(x, E(x′))), mismatched
+//!   encoder pairs as negatives, when `mismatch_weight` w > 0]
 //! * E, G: mean y·(s_xz + [unary] s_x + s_z) [+ λ mean ‖E(G(z)) − z‖², BiGAN's latent regressor, when
 //!   `latent_regression` > 0: a comparison variant only]
 
@@ -116,7 +117,12 @@ impl Trainer {
         let m = &self.models;
         // E(x) and G(z) are constants for D's update.
         let (ex, gz) = tch::no_grad(|| (m.e.forward_t(x, true).z_sample, m.g.forward_t(z, true)));
-        let loss = self.d_loss(&m.d.forward_t(x, &ex, true), &m.d.forward_t(&gz, z, true));
+        let mut loss = self.d_loss(&m.d.forward_t(x, &ex, true), &m.d.forward_t(&gz, z, true));
+        if self.cfg.mismatch_weight > 0.0 {
+            // Each image with the next image's latent: D's −1 class.
+            let other = ex.roll([1i64].as_slice(), [0i64].as_slice());
+            loss += (m.d.forward_t(x, &other, true).s_xz + 1.0).relu().mean(Kind::Float) * self.cfg.mismatch_weight;
+        }
         self.opt_d.backward_step(&loss);
         Ok(loss.f_double_value(&[])?)
     }
