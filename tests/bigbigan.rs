@@ -6,7 +6,7 @@ mod common;
 use bbeval::bigbigan::export::{export_encoder, export_generator, export_generator_of_run, export_run};
 use bbeval::bigbigan::pairing::{game_d_pairing, pairing_capacity, PairingProbe};
 use bbeval::bigbigan::train::{load_images, Models, Trainer};
-use bbeval::bigbigan::{Architecture, TrainConfig};
+use bbeval::bigbigan::{Architecture, MismatchSide, TrainConfig};
 use bbeval::encoder::{self, Batch};
 use bbeval::genmetrics::generator::Generator;
 use tch::{Device, Kind, Tensor};
@@ -115,15 +115,17 @@ fn the_optional_encoder_and_discriminator_parts_do_what_they_say() {
     assert_eq!(m.d.forward_t(&x, &zs, false).s_xz.size(), [32]);
 }
 
-/// `mismatch_weight` adds w · mean h(−s_xz(x, E(x′))) to D's loss: at initialisation s_xz is near 0, so the
-/// term is near w (1 here) — 0 if the mismatched pairs were left out, 2 if counted twice.
+/// `mismatch_weight` adds w · mean h(−s_xz(x, E(x′))) (encoder side) or w · mean h(s_xz(G(z), z′))
+/// (generator side) to D's loss: at initialisation s_xz is near 0, so the term is near w (1 here) — 0 if
+/// the mismatched pairs were left out, 2 if counted twice.
 #[test]
-fn mismatched_encoder_pairs_add_their_hinge_to_ds_loss() {
+fn mismatched_pairs_add_their_hinge_to_ds_loss() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();
-    let d_loss = |weight: f64| {
+    let d_loss = |weight: f64, side: MismatchSide| {
         let mut cfg = config(dir.path());
         cfg.mismatch_weight = weight;
+        cfg.mismatch_side = side;
         cfg.architecture.dropout = 0.0;
         let x = images(&cfg).narrow(0, 0, 16);
         let mut t = Trainer::new(cfg, Device::Cpu).unwrap();
@@ -131,8 +133,11 @@ fn mismatched_encoder_pairs_add_their_hinge_to_ds_loss() {
         let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
         t.d_step(&x, &z).unwrap()
     };
-    let extra = d_loss(1.0) - d_loss(0.0);
-    assert!((0.8..1.2).contains(&extra), "the mismatched pairs' hinge: {extra}");
+    let plain = d_loss(0.0, MismatchSide::Encoder);
+    for side in [MismatchSide::Encoder, MismatchSide::Generator] {
+        let extra = d_loss(1.0, side) - plain;
+        assert!((0.8..1.2).contains(&extra), "the mismatched {side:?} pairs' hinge: {extra}");
+    }
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, std::fs::read_to_string(dir.path().join("tiny.toml")).unwrap().replace("steps = 3\n", "steps = 3\nmismatch_weight = -1\n")).unwrap();
     let err = TrainConfig::load(&path).unwrap_err().to_string();

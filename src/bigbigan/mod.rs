@@ -32,6 +32,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Which mismatched pairs `mismatch_weight` adds to D's joint hinge (see `TrainConfig::mismatch_side`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MismatchSide {
+    #[default]
+    Encoder,
+    Generator,
+}
+
 /// The networks. Defaults are the CPU recipe's (`eval/bigbigan-fmnist.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -165,12 +174,18 @@ pub struct TrainConfig {
     /// never BigBiGAN's default (0).
     #[serde(default)]
     pub latent_regression: f64,
-    /// Weight of mismatched encoder pairs (x, E(x′)) — another image's latent — as extra negatives in D's
-    /// joint hinge (a "matching-aware" D, as GAN-CLS's real image with the wrong text): D can then no longer
-    /// ignore the pairing (`--pairing-probe` shows the recipe's D does), and its s_xz checks that z belongs
-    /// to x. D's loss only; 0 = off (BigBiGAN).
+    /// Weight of mismatched pairs as an extra class in D's joint hinge (a "matching-aware" D, as GAN-CLS's
+    /// real image with the wrong text): D can then no longer ignore the pairing, which `--pairing-probe`
+    /// shows the recipe's D does. Which pairs and which class: `mismatch_side`. D's loss only; 0 = off
+    /// (BigBiGAN).
     #[serde(default)]
     pub mismatch_weight: f64,
+    /// `encoder`: (x, E(x′)) — each image with another image's code — count as generator pairs (−1); E,
+    /// which wants its pairs to look like generator pairs, is then rewarded for codes that do not depend on
+    /// x. `generator`: (G(z), z′) count as encoder pairs (+1); E is then rewarded for codes that match G
+    /// (inversion), G for images that do not.
+    #[serde(default)]
+    pub mismatch_side: MismatchSide,
     /// Diagnostics (the loss terms, σ, corr(z, E(G(z))), D's use of z) every this many steps.
     #[serde(default = "default_log_every")]
     pub log_every: usize,

@@ -6,8 +6,8 @@
 //!
 //! Losses (BigBiGAN §3, h(t) = max(0, 1 − t)), with y = +1 for encoder pairs (x, E(x)) and −1 for
 //! generator pairs (G(z), z):
-//! * D: mean h(y·s_xz) + [unary] mean h(y·s_x) + mean h(y·s_z) [+ w mean h(−s_xz(x, E(x′))), mismatched
-//!   encoder pairs as negatives, when `mismatch_weight` w > 0]
+//! * D: mean h(y·s_xz) + [unary] mean h(y·s_x) + mean h(y·s_z) [+ w mean h(−s_xz(x, E(x′))) or
+//!   w mean h(s_xz(G(z), z′)), mismatched pairs in one class or the other, when `mismatch_weight` w > 0]
 //! * E, G: mean y·(s_xz + [unary] s_x + s_z) [+ λ mean ‖E(G(z)) − z‖², BiGAN's latent regressor, when
 //!   `latent_regression` > 0: a comparison variant only]
 
@@ -22,7 +22,7 @@ use super::losses::hinge_pair;
 pub use super::losses::Terms;
 pub use super::models::Models;
 use super::nets::Scores;
-use super::TrainConfig;
+use super::{MismatchSide, TrainConfig};
 use crate::data::{Dataset, DatasetSpec, HashOptions, Preprocess};
 use crate::error::{Error, IoContext, Result};
 use crate::seeded::seeded_permutation;
@@ -119,9 +119,13 @@ impl Trainer {
         let (ex, gz) = tch::no_grad(|| (m.e.forward_t(x, true).z_sample, m.g.forward_t(z, true)));
         let mut loss = self.d_loss(&m.d.forward_t(x, &ex, true), &m.d.forward_t(&gz, z, true));
         if self.cfg.mismatch_weight > 0.0 {
-            // Each image with the next image's latent: D's −1 class.
-            let other = ex.roll([1i64].as_slice(), [0i64].as_slice());
-            loss += (m.d.forward_t(x, &other, true).s_xz + 1.0).relu().mean(Kind::Float) * self.cfg.mismatch_weight;
+            // Each image with the next image's latent.
+            let roll = |t: &Tensor| t.roll([1i64].as_slice(), [0i64].as_slice());
+            let term = match self.cfg.mismatch_side {
+                MismatchSide::Encoder => (m.d.forward_t(x, &roll(&ex), true).s_xz + 1.0).relu(),
+                MismatchSide::Generator => (m.d.forward_t(&gz, &roll(z), true).s_xz.neg() + 1.0).relu(),
+            };
+            loss += term.mean(Kind::Float) * self.cfg.mismatch_weight;
         }
         self.opt_d.backward_step(&loss);
         Ok(loss.f_double_value(&[])?)
