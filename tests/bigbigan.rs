@@ -115,28 +115,35 @@ fn the_optional_encoder_and_discriminator_parts_do_what_they_say() {
     assert_eq!(m.d.forward_t(&x, &zs, false).s_xz.size(), [32]);
 }
 
-/// `mismatch_weight` adds w · mean h(−s_xz(x, E(x′))) (encoder side) or w · mean h(s_xz(G(z), z′))
-/// (generator side) to D's loss: at initialisation s_xz is near 0, so the term is near w (1 here) — 0 if
-/// the mismatched pairs were left out, 2 if counted twice.
+/// `mismatch_weight` adds w · mean h(−s_xz(x, E(x′))) (encoder side: D's −1 class) or w · mean h(s_xz(G(z), z′))
+/// (generator side: D's +1 class) to D's loss. J's output bias is shifted so that s_xz ≈ ±3 on every pair:
+/// with s ≈ +3 the −1 class's hinge is ≈ 4 and the +1 class's 0, and the other way round with s ≈ −3 — so
+/// a missing term, a doubled one or a wrong class fails.
 #[test]
 fn mismatched_pairs_add_their_hinge_to_ds_loss() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();
-    let d_loss = |weight: f64, side: MismatchSide| {
+    let d_loss = |weight: f64, side: MismatchSide, shift: f64| {
         let mut cfg = config(dir.path());
         cfg.mismatch_weight = weight;
         cfg.mismatch_side = side;
         cfg.architecture.dropout = 0.0;
         let x = images(&cfg).narrow(0, 0, 16);
         let mut t = Trainer::new(cfg, Device::Cpu).unwrap();
+        tch::no_grad(|| {
+            let mut bias = t.models.vs_d.variables()["j2.bias"].shallow_clone();
+            let _ = bias.f_add_scalar_(shift).unwrap();
+        });
         tch::manual_seed(3);
         let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
         t.d_step(&x, &z).unwrap()
     };
-    let plain = d_loss(0.0, MismatchSide::Encoder);
-    for side in [MismatchSide::Encoder, MismatchSide::Generator] {
-        let extra = d_loss(1.0, side) - plain;
-        assert!((0.8..1.2).contains(&extra), "the mismatched {side:?} pairs' hinge: {extra}");
+    for (shift, encoder_term, generator_term) in [(3.0, 4.0, 0.0), (-3.0, 0.0, 4.0)] {
+        let plain = d_loss(0.0, MismatchSide::Encoder, shift);
+        for (side, want) in [(MismatchSide::Encoder, encoder_term), (MismatchSide::Generator, generator_term)] {
+            let extra = d_loss(1.0, side, shift) - plain;
+            assert!((extra - want).abs() < 0.5, "s_xz ≈ {shift}: the mismatched {side:?} pairs' hinge is {extra}, not ≈ {want}");
+        }
     }
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, std::fs::read_to_string(dir.path().join("tiny.toml")).unwrap().replace("steps = 3\n", "steps = 3\nmismatch_weight = -1\n")).unwrap();
@@ -318,6 +325,10 @@ fn a_config_with_zero_d_steps_is_refused() {
     std::fs::write(&path, "name = \"bad\"\ndataset = \"idx:x\"\nd_steps = 0\n").unwrap();
     let err = TrainConfig::load(&path).unwrap_err().to_string();
     assert!(err.contains("bad.toml") && err.contains("d_steps ≥ 1"), "{err}");
+    // The extra convolutions exist for the dcgan family only.
+    std::fs::write(&path, "name = \"bad\"\ndataset = \"idx:x\"\n[architecture]\nkind = \"resnet\"\ne_layers = 4\n").unwrap();
+    let err = TrainConfig::load(&path).unwrap_err().to_string();
+    assert!(err.contains("bad.toml") && err.contains("dcgan\" only"), "{err}");
 }
 
 /// A run killed after its checkpoint at step 200 logged up to 300 (and half a line); the resume keeps the

@@ -213,6 +213,9 @@ impl TrainConfig {
         if ![a.e_layers, a.d_layers].iter().all(|n| (3..=4).contains(n)) {
             return Err(fail(format!("e_layers and d_layers must be 3 or 4 (got {} and {})", a.e_layers, a.d_layers)));
         }
+        if a.kind == nets::NetKind::Resnet && (a.e_layers, a.d_layers) != (3, 3) {
+            return Err(fail("e_layers and d_layers apply to kind = \"dcgan\" only; remove them for kind = \"resnet\"".into()));
+        }
         if [cfg.lr_g, cfg.lr_e, cfg.lr_d].iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(fail("learning rates must be finite and > 0".into()));
         }

@@ -44,8 +44,8 @@ fn mismatched(z: &Tensor) -> Tensor {
     z.roll([1i64].as_slice(), [0i64].as_slice())
 }
 
-/// What the run's own D makes of the same held-out pairs: the fraction of images whose own latent scores
-/// *below* another image's on s_xz (generator pairs are its −1 class, so a D that checks pairing scores the
+/// What the run's own D makes of held-out pairs drawn the same way (1,024 seeded latents): the fraction of
+/// images whose own latent scores *below* another image's on s_xz (generator pairs are its −1 class, so a D that checks pairing scores the
 /// true pair lower; 0.5 = it does not look at the pairing).
 pub fn game_d_pairing(models: &Models, seed: u64) -> Result<f64> {
     let device = models.vs_g.device();
@@ -64,6 +64,8 @@ pub fn game_d_pairing(models: &Models, seed: u64) -> Result<f64> {
 pub fn pairing_capacity(models: &Models, a: &Architecture, probe: &PairingProbe) -> Result<Vec<PairingPoint>> {
     let device = models.vs_g.device();
     let latent = models.g.latent();
+    // With one latent per batch the mismatched latent would be the image's own.
+    let batch = probe.batch.max(2);
     tch::manual_seed(probe.seed as i64);
     let vs = nn::VarStore::new(device);
     let d = Discriminator::new(&vs.root(), a);
@@ -79,7 +81,7 @@ pub fn pairing_capacity(models: &Models, a: &Architecture, probe: &PairingProbe)
     };
     let mut points = vec![PairingPoint { step: 0, accuracy: accuracy()? }];
     for step in 1..=probe.steps {
-        let z = Tensor::f_randn([probe.batch, latent], (Kind::Float, device))?;
+        let z = Tensor::f_randn([batch, latent], (Kind::Float, device))?;
         let x = tch::no_grad(|| models.g.forward_t(&z, false));
         let own = d.forward_t(&x, &z, true).s_xz;
         let other = d.forward_t(&x, &mismatched(&z), true).s_xz;
