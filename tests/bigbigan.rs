@@ -80,7 +80,8 @@ fn networks_have_the_paper_outputs_in_range() {
 /// `z_batch_norm` gives E's latents the prior's moments on a training batch; `f_readout = "dense"` widens
 /// F(x) to `head_width`; `projection` adds F(x)ᵀ·W·H(z) to s_xz (so s_xz = J's MLP alone + that term);
 /// `e_layers = d_layers = 4` add a fourth convolution to E and to D's F whose 3×3 map the dense readout
-/// reads whole, and E's AvePool keeps its width.
+/// reads whole, and E's AvePool keeps its width; `contrastive_joint` makes s_xz exactly 0 when every image
+/// has the same latent (nothing to pair), which the plain J does not.
 #[test]
 fn the_optional_encoder_and_discriminator_parts_do_what_they_say() {
     let _turn = rng_lock();
@@ -113,6 +114,13 @@ fn the_optional_encoder_and_discriminator_parts_do_what_they_say() {
     let without = m.d.joint_mlp(&fx, &hz, false);
     assert!(max_abs_diff(&with, &without) > 1e-3, "the projection term is part of s_xz");
     assert_eq!(m.d.forward_t(&x, &zs, false).s_xz.size(), [32]);
+    let same = zs.narrow(0, 0, 1).repeat([32, 1]);
+    assert!(m.d.forward_t(&x, &same, false).s_xz.abs().max().double_value(&[]) > 1e-3, "the plain joint score is not a contrast");
+    let mut contrastive = cfg.clone();
+    contrastive.architecture.contrastive_joint = true;
+    let c = Models::new(&contrastive, Device::Cpu);
+    assert_eq!(c.d.forward_t(&x, &same, false).s_xz.abs().max().double_value(&[]), 0.0, "one latent for all: nothing to pair");
+    assert!(c.d.forward_t(&x, &zs, false).s_xz.abs().max().double_value(&[]) > 1e-3);
 }
 
 /// `mismatch_weight` adds w · mean h(−s_xz(x, E(x′))) (encoder side: D's −1 class) or w · mean h(s_xz(G(z), z′))

@@ -76,6 +76,11 @@ pub struct Architecture {
     /// by construction, so E cannot win the unary s_z by moving or scaling its outputs (the recipe's logs
     /// show E doing so: D's s_z hinge above chance).
     pub z_batch_norm: bool,
+    /// The joint score as a contrast: s_xz(x, z) = J(x, z) − J(x, z′), z′ the next pair's latent in the
+    /// batch. What x or z alone says cancels, so s_xz can only reward or punish *which* latent goes with the
+    /// image — the pairing that the recipe's D ignores (`--pairing-probe`) because the marginals are an easier
+    /// win; the unary scores keep the marginals.
+    pub contrastive_joint: bool,
     /// Convolutions in E's body and in D's F (`dcgan` only): 3 ends on a 7×7 map whose positions each see
     /// 18×18 pixels, so the pooled feature is a bag of local patches; 4 adds a stride-2 convolution to a
     /// 3×3 map whose positions see the whole 28×28 image (receptive field 30), as ALI's and BiGAN's
@@ -102,6 +107,7 @@ impl Default for Architecture {
             projection: false,
             f_readout: nets::Readout::Mean,
             z_batch_norm: false,
+            contrastive_joint: false,
             e_layers: 3,
             d_layers: 3,
             channels: 1,

@@ -294,6 +294,8 @@ pub struct Discriminator {
     j: Vec<SnLinear>,
     /// W of the projection term F(x)ᵀ·W·H(z), when the architecture asks for it.
     projection: Option<SnLinear>,
+    /// s_xz = J(x, z) − J(x, z′) (see `Architecture::contrastive_joint`).
+    contrastive: bool,
     dropout: f64,
 }
 
@@ -328,6 +330,7 @@ impl Discriminator {
             theta_z: SnLinear::new(p / "theta_z", latent, 1),
             j: vec![SnLinear::new(p / "j0", fw + latent, jw), SnLinear::new(p / "j1", jw, jw), SnLinear::new(p / "j2", jw, 1)],
             projection: a.projection.then(|| SnLinear::new(p / "projection", fw, latent)),
+            contrastive: a.contrastive_joint,
             dropout: a.dropout,
         }
     }
@@ -382,6 +385,10 @@ impl Discriminator {
     pub fn forward_t(&self, x: &Tensor, z: &Tensor, train: bool) -> Scores {
         let fx = self.features(x, train);
         let hz = self.latent_features(z, train);
-        Scores { s_x: self.theta_x.forward_t(&fx, train).squeeze_dim(1), s_z: self.theta_z.forward_t(&hz, train).squeeze_dim(1), s_xz: self.joint(&fx, &hz, train) }
+        let mut s_xz = self.joint(&fx, &hz, train);
+        if self.contrastive {
+            s_xz = s_xz - self.joint(&fx, &hz.roll([1i64].as_slice(), [0i64].as_slice()), train);
+        }
+        Scores { s_x: self.theta_x.forward_t(&fx, train).squeeze_dim(1), s_z: self.theta_z.forward_t(&hz, train).squeeze_dim(1), s_xz }
     }
 }
