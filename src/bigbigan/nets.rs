@@ -268,6 +268,12 @@ impl Encoder {
     }
 }
 
+/// Each row of a batch paired with the next row's (the last with the first): for a batch of two or more, no
+/// row keeps its own — the "another image's latent" of mismatched pairs and of the contrastive joint score.
+pub fn next_in_batch(t: &Tensor) -> Tensor {
+    t.roll([1i64].as_slice(), [0i64].as_slice())
+}
+
 /// The three scores of D for a batch of (x, z) pairs, each `[N]`.
 #[derive(Debug)]
 pub struct Scores {
@@ -387,7 +393,7 @@ impl Discriminator {
         let hz = self.latent_features(z, train);
         let mut s_xz = self.joint(&fx, &hz, train);
         if self.contrastive {
-            s_xz = s_xz - self.joint(&fx, &hz.roll([1i64].as_slice(), [0i64].as_slice()), train);
+            s_xz -= self.joint(&fx, &next_in_batch(&hz), train);
         }
         Scores { s_x: self.theta_x.forward_t(&fx, train).squeeze_dim(1), s_z: self.theta_z.forward_t(&hz, train).squeeze_dim(1), s_xz }
     }

@@ -8,11 +8,12 @@
 //! moving G and E (and can win by the marginals instead) gives E little to follow. A diagnostic, not part of
 //! training.
 
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Kind, Tensor};
 
 use super::models::Models;
-use super::nets::Discriminator;
+use super::nets::{next_in_batch, Discriminator};
+use super::train::adam;
 use super::Architecture;
 use crate::error::Result;
 
@@ -39,24 +40,26 @@ pub struct PairingPoint {
     pub accuracy: f64,
 }
 
-/// The other image's latent: each row takes the next row's (a derangement, so no image keeps its own).
-fn mismatched(z: &Tensor) -> Tensor {
-    z.roll([1i64].as_slice(), [0i64].as_slice())
+/// D's joint score (eval mode) of each image with its own latent and with the next image's.
+fn own_and_other(d: &Discriminator, x: &Tensor, z: &Tensor) -> (Tensor, Tensor) {
+    tch::no_grad(|| (d.forward_t(x, z, false).s_xz, d.forward_t(x, &next_in_batch(z), false).s_xz))
+}
+
+/// The fraction of `true` in a boolean tensor.
+fn share(hits: Tensor) -> Result<f64> {
+    Ok(hits.to_kind(Kind::Float).mean(Kind::Float).f_double_value(&[])?)
 }
 
 /// What the run's own D makes of held-out pairs drawn the same way (1,024 seeded latents): the fraction of
-/// images whose own latent scores *below* another image's on s_xz (generator pairs are its −1 class, so a D that checks pairing scores the
-/// true pair lower; 0.5 = it does not look at the pairing).
+/// images whose own latent scores *below* another image's on s_xz (generator pairs are its −1 class, so a
+/// D that checks pairing scores the true pair lower; 0.5 = it does not look at the pairing).
 pub fn game_d_pairing(models: &Models, seed: u64) -> Result<f64> {
     let device = models.vs_g.device();
     tch::manual_seed(seed as i64);
     let z = Tensor::f_randn([EVAL_LATENTS, models.g.latent()], (Kind::Float, device))?;
-    tch::no_grad(|| {
-        let x = models.g.forward_t(&z, false);
-        let own = models.d.forward_t(&x, &z, false).s_xz;
-        let other = models.d.forward_t(&x, &mismatched(&z), false).s_xz;
-        Ok(own.f_lt_tensor(&other)?.to_kind(Kind::Float).mean(Kind::Float).f_double_value(&[])?)
-    })
+    let x = tch::no_grad(|| models.g.forward_t(&z, false));
+    let (own, other) = own_and_other(&models.d, &x, &z);
+    share(own.f_lt_tensor(&other)?)
 }
 
 /// Train a fresh D (architecture `a`, seeded) to score (G(z), z) above (G(z), z′) with the hinge loss on
@@ -69,22 +72,19 @@ pub fn pairing_capacity(models: &Models, a: &Architecture, probe: &PairingProbe)
     tch::manual_seed(probe.seed as i64);
     let vs = nn::VarStore::new(device);
     let d = Discriminator::new(&vs.root(), a);
-    let mut opt = nn::Adam { beta1: probe.beta1, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }.build(&vs, probe.lr)?;
+    let mut opt = adam(&vs, probe.lr, probe.beta1)?;
     let z_eval = Tensor::f_randn([EVAL_LATENTS, latent], (Kind::Float, device))?;
     let x_eval = tch::no_grad(|| models.g.forward_t(&z_eval, false));
     let accuracy = || -> Result<f64> {
-        tch::no_grad(|| {
-            let own = d.forward_t(&x_eval, &z_eval, false).s_xz;
-            let other = d.forward_t(&x_eval, &mismatched(&z_eval), false).s_xz;
-            Ok(own.f_gt_tensor(&other)?.to_kind(Kind::Float).mean(Kind::Float).f_double_value(&[])?)
-        })
+        let (own, other) = own_and_other(&d, &x_eval, &z_eval);
+        share(own.f_gt_tensor(&other)?)
     };
     let mut points = vec![PairingPoint { step: 0, accuracy: accuracy()? }];
     for step in 1..=probe.steps {
         let z = Tensor::f_randn([batch, latent], (Kind::Float, device))?;
         let x = tch::no_grad(|| models.g.forward_t(&z, false));
         let own = d.forward_t(&x, &z, true).s_xz;
-        let other = d.forward_t(&x, &mismatched(&z), true).s_xz;
+        let other = d.forward_t(&x, &next_in_batch(&z), true).s_xz;
         let loss = super::losses::hinge_pair(&own, &other);
         opt.backward_step(&loss);
         if step % probe.every.max(1) == 0 || step == probe.steps {

@@ -21,14 +21,14 @@ use super::diagnostics::{self, Diagnostics, LOG_HEADER};
 use super::losses::hinge_pair;
 pub use super::losses::Terms;
 pub use super::models::Models;
-use super::nets::Scores;
+use super::nets::{next_in_batch, Scores};
 use super::{MismatchSide, TrainConfig};
 use crate::data::{Dataset, DatasetSpec, HashOptions, Preprocess};
 use crate::error::{Error, IoContext, Result};
 use crate::seeded::seeded_permutation;
 
 /// Adam with the config's β1 (BigGAN: 0; DCGAN/ALI: 0.5), β2 = 0.999.
-fn adam(vs: &nn::VarStore, lr: f64, beta1: f64) -> Result<nn::Optimizer> {
+pub(super) fn adam(vs: &nn::VarStore, lr: f64, beta1: f64) -> Result<nn::Optimizer> {
     Ok(nn::Adam { beta1, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }.build(vs, lr)?)
 }
 
@@ -120,10 +120,9 @@ impl Trainer {
         let mut loss = self.d_loss(&m.d.forward_t(x, &ex, true), &m.d.forward_t(&gz, z, true));
         if self.cfg.mismatch_weight > 0.0 {
             // Each image with the next image's latent.
-            let roll = |t: &Tensor| t.roll([1i64].as_slice(), [0i64].as_slice());
             let term = match self.cfg.mismatch_side {
-                MismatchSide::Encoder => (m.d.forward_t(x, &roll(&ex), true).s_xz + 1.0).relu(),
-                MismatchSide::Generator => (m.d.forward_t(&gz, &roll(z), true).s_xz.neg() + 1.0).relu(),
+                MismatchSide::Encoder => (m.d.forward_t(x, &next_in_batch(&ex), true).s_xz + 1.0).relu(),
+                MismatchSide::Generator => (m.d.forward_t(&gz, &next_in_batch(z), true).s_xz.neg() + 1.0).relu(),
             };
             loss += term.mean(Kind::Float) * self.cfg.mismatch_weight;
         }

@@ -14,13 +14,19 @@ use serde_json::json;
 
 use super::Output;
 
+/// The config, with `--seed` applied (another seed trains into its own folder).
+fn load_config(config: &Path, seed: Option<u64>) -> Result<TrainConfig> {
+    let cfg = TrainConfig::load(config)?;
+    Ok(match seed {
+        Some(seed) => cfg.with_seed(seed),
+        None => cfg,
+    })
+}
+
 pub fn train_bigbigan(out: &Output, config: &Path, resume: bool, steps: Option<usize>, seed: Option<u64>, ctx: &ExecutionContext) -> Result<ExitCode> {
-    let mut cfg = TrainConfig::load(config)?;
+    let mut cfg = load_config(config, seed)?;
     if let Some(steps) = steps {
         cfg.steps = steps;
-    }
-    if let Some(seed) = seed {
-        cfg = cfg.with_seed(seed);
     }
     let device = ctx.device;
     let (images, side) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed, cfg.architecture.image_size())?;
@@ -63,10 +69,7 @@ pub fn train_bigbigan(out: &Output, config: &Path, resume: bool, steps: Option<u
 
 /// The trainer of a finished (or interrupted) run, loaded from its checkpoint; `what` says what for.
 fn from_checkpoint(config: &Path, seed: Option<u64>, what: &str, ctx: &ExecutionContext) -> Result<(TrainConfig, Trainer, usize)> {
-    let mut cfg = TrainConfig::load(config)?;
-    if let Some(seed) = seed {
-        cfg = cfg.with_seed(seed);
-    }
+    let cfg = load_config(config, seed)?;
     if !cfg.has_checkpoint() {
         anyhow::bail!("{}: no checkpoint to {what} (train it first: bbeval train-bigbigan --config {})", cfg.checkpoint_dir().display(), config.display());
     }
