@@ -1,7 +1,8 @@
 //! Can D's architecture tell that a latent belongs to an image at all? A fresh D of the run's
 //! architecture is trained on that task alone — generator pairs (G(z), z) against the same images with
 //! another image's latent (G(z), z′) — with the run's generator frozen, and its accuracy on held-out latents
-//! is recorded as it learns.
+//! is recorded as it learns. Before that, the run's own D is asked whether it looks at the pairing at all,
+//! on generator pairs and on encoder pairs (x, E(x)) against (x, E(x′)).
 //!
 //! In the game, E gets a signal about pairing only through D's joint score s_xz; if a D of this
 //! architecture needs thousands of steps to learn pairing with G held still, a D that also has to track a
@@ -16,6 +17,7 @@ use super::nets::{next_in_batch, Discriminator};
 use super::train::adam;
 use super::Architecture;
 use crate::error::Result;
+use crate::seeded::seeded_permutation;
 
 /// Held-out latents the accuracy is measured on.
 const EVAL_LATENTS: i64 = 1024;
@@ -60,6 +62,19 @@ pub fn game_d_pairing(models: &Models, seed: u64) -> Result<f64> {
     let x = tch::no_grad(|| models.g.forward_t(&z, false));
     let (own, other) = own_and_other(&models.d, &x, &z);
     share(own.f_lt_tensor(&other)?)
+}
+
+/// The same question on the encoder side: the fraction of 1,024 seeded training images whose own code
+/// (x, E(x)) D scores *above* another image's code (x, E(x′)) on s_xz (encoder pairs are its +1 class;
+/// 0.5 = it does not look at the pairing). E in eval mode gives z_mean (deterministic E: the code the game
+/// uses).
+pub fn game_d_encoder_pairing(models: &Models, images: &Tensor, seed: u64) -> Result<f64> {
+    let n = images.size()[0] as usize;
+    let idx: Vec<i64> = seeded_permutation(n, seed ^ 0x7061_6972).into_iter().take(EVAL_LATENTS as usize).map(|i| i as i64).collect(); // "pair"
+    let x = images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(images.device())?)?;
+    let z = tch::no_grad(|| models.e.forward_t(&x, false).z_mean);
+    let (own, other) = own_and_other(&models.d, &x, &z);
+    share(own.f_gt_tensor(&other)?)
 }
 
 /// Train a fresh D (architecture `a`, seeded) to score (G(z), z) above (G(z), z′) with the hinge loss on

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use bbeval::bigbigan::export::{export_generator_of_run, export_random_encoder, export_run};
-use bbeval::bigbigan::pairing::{game_d_pairing, pairing_capacity, PairingProbe};
+use bbeval::bigbigan::pairing::{game_d_encoder_pairing, game_d_pairing, pairing_capacity, PairingProbe};
 use bbeval::bigbigan::train::{load_images, Trainer};
 use bbeval::bigbigan::TrainConfig;
 use bbeval::context::ExecutionContext;
@@ -94,11 +94,14 @@ pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usiz
     let probe = PairingProbe { steps, batch: cfg.batch_size as i64, lr: cfg.lr_d, beta1: cfg.beta1, every: cfg.log_every, seed: cfg.seed };
     let start = std::time::Instant::now();
     let game = game_d_pairing(&trainer.models, probe.seed)?;
+    let (images, _) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed, cfg.architecture.image_size())?;
+    let game_encoder = game_d_encoder_pairing(&trainer.models, &images.to_device(ctx.device), probe.seed)?;
     let points = pairing_capacity(&trainer.models, &cfg.architecture, &probe)?;
     let seconds = start.elapsed().as_secs_f64();
     let rows: Vec<_> = points.iter().map(|p| json!({ "step": p.step, "accuracy": p.accuracy })).collect();
-    out.emit(&json!({ "name": cfg.name, "checkpoint_step": step, "game_d_scores_own_pair_lower": game, "batch": probe.batch, "lr": probe.lr, "seconds": seconds, "points": rows }), || {
+    out.emit(&json!({ "name": cfg.name, "checkpoint_step": step, "game_d_scores_own_pair_lower": game, "game_d_scores_own_encoder_pair_higher": game_encoder, "batch": probe.batch, "lr": probe.lr, "seconds": seconds, "points": rows }), || {
         println!("the run's own D scores the true pair (G(z), z) below (G(z), z′) for {:.1}% of held-out latents (50% = it ignores the pairing)", 100.0 * game);
+        println!("the run's own D scores the true encoder pair (x, E(x)) above (x, E(x′)) for {:.1}% of training images", 100.0 * game_encoder);
         println!("a fresh D of {}'s architecture learning (G(z), z) against (G(z), z′), G of step {step} frozen (chance 0.5):", cfg.name);
         println!("{:>7}  held-out accuracy", "D step");
         for p in &points {
