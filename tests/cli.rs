@@ -49,7 +49,8 @@ fn fid_of_two_npz_files_and_clear_errors() {
 }
 
 /// The shipped run's generator export is re-created from its committed checkpoint (`make build` does this:
-/// the 1.7 MB export is not committed); without a checkpoint the error names the folder and the fix.
+/// the 1.7 MB export is not committed); without a checkpoint the error names the folder and the fix. The
+/// pairing probe reads the same checkpoint.
 #[test]
 fn train_bigbigan_export_generator_re_creates_the_shipped_generator() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,4 +79,14 @@ fn train_bigbigan_export_generator_re_creates_the_shipped_generator() {
     let g = bbeval::genmetrics::generator::Generator::open(&manifest, tch::Device::Cpu).unwrap();
     let images = g.generate(&vec![0.5f32; 120], 1).unwrap();
     assert_eq!(images.size(), [1, 3, 28, 28]);
+
+    // The pairing probe on the same checkpoint: its own D checks E's pairing of real images a little (59.0%
+    // measured 2026-11-29, README "Why") and ignores G's (51.2%); one step of the fresh D is enough here.
+    let (code, out) = bbeval(&["train-bigbigan", "--config", path.to_str().unwrap(), "--pairing-probe", "1", "--threads", "2", "--json", "-q"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let generator_side = v["game_d_scores_own_pair_lower"].as_f64().unwrap();
+    let encoder_side = v["game_d_scores_own_encoder_pair_higher"].as_f64().unwrap();
+    assert!((generator_side - 0.512).abs() < 0.02, "{out}");
+    assert!((encoder_side - 0.590).abs() < 0.02, "{out}");
 }
