@@ -2,7 +2,8 @@
 //! architecture is trained on that task alone — generator pairs (G(z), z) against the same images with
 //! another image's latent (G(z), z′) — with the run's generator frozen, and its accuracy on held-out latents
 //! is recorded as it learns. Before that, the run's own D is asked whether it looks at the pairing at all,
-//! on generator pairs and on encoder pairs (x, E(x)) against (x, E(x′)).
+//! on generator pairs and on encoder pairs (x, E(x)) against (x, E(x′)); after it, a copy of G is trained
+//! alone against the run's frozen D (and, as the control, against E itself) to see whether it follows.
 //!
 //! In the game, E gets a signal about pairing only through D's joint score s_xz; if a D of this
 //! architecture needs thousands of steps to learn pairing with G held still, a D that also has to track a
@@ -13,7 +14,8 @@ use tch::nn;
 use tch::{Kind, Tensor};
 
 use super::models::Models;
-use super::nets::{next_in_batch, Discriminator};
+use super::diagnostics::mean_column_correlation;
+use super::nets::{next_in_batch, Discriminator, Generator};
 use super::train::adam;
 use super::Architecture;
 use crate::error::Result;
@@ -104,6 +106,70 @@ pub fn pairing_capacity(models: &Models, a: &Architecture, probe: &PairingProbe)
         opt.backward_step(&loss);
         if step % probe.every.max(1) == 0 || step == probe.steps {
             points.push(PairingPoint { step, accuracy: accuracy()? });
+        }
+    }
+    Ok(points)
+}
+
+/// What G alone is trained towards in [`generator_follow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowTarget {
+    /// The run's frozen D: raise s_xz(G(z), z), the joint score G gets in the game.
+    JointScore,
+    /// The run's frozen E itself: lower ‖E(G(z)) − z‖² (what a D that checked E's pairing perfectly would ask).
+    Encoder,
+}
+
+/// G after `step` updates of [`generator_follow`], on held-out latents: the mean joint score of its pairs
+/// and corr(z, E(G(z))).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FollowPoint {
+    pub step: usize,
+    pub s_xz: f64,
+    pub corr: f64,
+}
+
+/// Does G follow a pairing check? A copy of the run's live G is trained alone (Adam with the probe's
+/// learning rate and β1, D and E frozen in eval mode) towards `target`, and its held-out joint score and
+/// corr(z, E(G(z))) are recorded. If s_xz rises while corr stays at 0, G satisfies D's check without
+/// invert E when given E's own gradient. D and E are frozen meanwhile (no gradients accumulate in them)
+/// and unfrozen after.
+pub fn generator_follow(models: &mut Models, a: &Architecture, probe: &PairingProbe, target: FollowTarget) -> Result<Vec<FollowPoint>> {
+    models.vs_d.freeze();
+    models.vs_e.freeze();
+    let points = follow_frozen(models, a, probe, target);
+    models.vs_d.unfreeze();
+    models.vs_e.unfreeze();
+    points
+}
+
+fn follow_frozen(models: &Models, a: &Architecture, probe: &PairingProbe, target: FollowTarget) -> Result<Vec<FollowPoint>> {
+    let device = models.vs_g.device();
+    let latent = models.g.latent();
+    tch::manual_seed(probe.seed as i64);
+    let mut vs = nn::VarStore::new(device);
+    let g = Generator::new(&vs.root(), a);
+    vs.copy(&models.vs_g)?;
+    let mut opt = adam(&vs, probe.lr, probe.beta1)?;
+    let z_eval = Tensor::f_randn([EVAL_LATENTS, latent], (Kind::Float, device))?;
+    let measure = |step: usize| -> Result<FollowPoint> {
+        let (s_xz, recovered) = tch::no_grad(|| {
+            let x = g.forward_t(&z_eval, false);
+            (models.d.forward_t(&x, &z_eval, false).s_xz, models.e.forward_t(&x, false).z_mean)
+        });
+        Ok(FollowPoint { step, s_xz: s_xz.f_mean(Kind::Float)?.f_double_value(&[])?, corr: mean_column_correlation(&z_eval, &recovered) })
+    };
+    let mut points = vec![measure(0)?];
+    for step in 1..=probe.steps {
+        let z = Tensor::f_randn([probe.batch.max(2), latent], (Kind::Float, device))?;
+        let x = g.forward_t(&z, true);
+        let loss = match target {
+            FollowTarget::JointScore => -models.d.forward_t(&x, &z, false).s_xz.mean(Kind::Float),
+            FollowTarget::Encoder => (models.e.forward_t(&x, false).z_mean - &z).square().mean(Kind::Float),
+        };
+        opt.backward_step(&loss);
+        if step % probe.every.max(1) == 0 || step == probe.steps {
+            points.push(measure(step)?);
         }
     }
     Ok(points)
