@@ -246,8 +246,10 @@ pub enum Command {
         /// are left as they are). `make build` does this for the shipped run, whose generator is not committed.
         #[arg(long, conflicts_with_all = ["resume", "steps"])]
         export_generator: bool,
-        /// Diagnostic, no training: train a fresh D of the run's architecture for this many steps to tell
-        /// (G(z), z) from (G(z), z′) with the checkpoint's generator frozen, and print its held-out accuracy.
+        /// Diagnostic, no training: ask the checkpoint's D whether it checks the pairing of encoder pairs
+        /// (x, E(x)) (on training images, so the dataset is read) and of generator pairs (G(z), z); train a
+        /// fresh D of the run's architecture for this many steps to tell (G(z), z) from (G(z), z′) with G
+        /// frozen; then train a copy of G alone for this many steps towards the frozen D, and towards E itself.
         #[arg(long, value_name = "STEPS", conflicts_with_all = ["resume", "steps", "export_generator"])]
         pairing_probe: Option<usize>,
         #[command(flatten)]

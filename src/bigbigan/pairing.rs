@@ -18,7 +18,7 @@ use super::diagnostics::mean_column_correlation;
 use super::nets::{next_in_batch, Discriminator, Generator};
 use super::train::adam;
 use super::Architecture;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::seeded::seeded_permutation;
 
 /// Held-out latents the accuracy is measured on.
@@ -68,12 +68,16 @@ pub fn game_d_pairing(models: &Models, seed: u64) -> Result<f64> {
 
 /// The same question on the encoder side: the fraction of 1,024 seeded training images whose own code
 /// (x, E(x)) D scores *above* another image's code (x, E(x′)) on s_xz (encoder pairs are its +1 class;
-/// 0.5 = it does not look at the pairing). E in eval mode gives z_mean (deterministic E: the code the game
-/// uses).
+/// 0.5 = it does not look at the pairing). E in eval mode gives z_mean: the code the game pairs with x when
+/// E is deterministic (the recipe), its mean otherwise.
 pub fn game_d_encoder_pairing(models: &Models, images: &Tensor, seed: u64) -> Result<f64> {
     let n = images.size()[0] as usize;
+    if n < 2 {
+        // With one image its "other" code would be its own.
+        return Err(Error::Training { name: "the pairing probe".into(), reason: format!("needs at least 2 training images, the dataset gave {n}") });
+    }
     let idx: Vec<i64> = seeded_permutation(n, seed ^ 0x7061_6972).into_iter().take(EVAL_LATENTS as usize).map(|i| i as i64).collect(); // "pair"
-    let x = images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(images.device())?)?;
+    let x = images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(images.device())?)?.f_to_device(models.vs_e.device())?;
     let z = tch::no_grad(|| models.e.forward_t(&x, false).z_mean);
     let (own, other) = own_and_other(&models.d, &x, &z);
     share(own.f_gt_tensor(&other)?)
@@ -120,20 +124,27 @@ pub enum FollowTarget {
     Encoder,
 }
 
-/// G after `step` updates of [`generator_follow`], on held-out latents: the mean joint score of its pairs
-/// and corr(z, E(G(z))).
+/// G after `step` updates of [`generator_follow`], on held-out latents.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FollowPoint {
     pub step: usize,
+    /// Mean s_xz(G(z), z).
     pub s_xz: f64,
+    /// Share of latents whose pair (G(z), z) D scores above (G(z), z′) — as it scores an encoder pair that
+    /// passes its check (0.5 = G's pairs carry nothing D checks).
+    pub own_above_other: f64,
+    /// corr(z, E(G(z))), mean over latent dimensions.
     pub corr: f64,
 }
 
-/// Does G follow a pairing check? A copy of the run's live G is trained alone (Adam with the probe's
-/// learning rate and β1, D and E frozen in eval mode) towards `target`, and its held-out joint score and
-/// corr(z, E(G(z))) are recorded. If s_xz rises while corr stays at 0, G satisfies D's check without
-/// invert E when given E's own gradient. D and E are frozen meanwhile (no gradients accumulate in them)
-/// and unfrozen after.
+/// Does G follow a pairing check? A copy of the run's live G (BN statistics included) is trained alone
+/// (Adam with the probe's learning rate and β1; D and E frozen, in eval mode) towards `target`, and on
+/// held-out latents its mean joint score, the share of its pairs that pass D's pairing check (own latent
+/// scored above another image's) and corr(z, E(G(z))) are recorded. The mean s_xz also rewards images D
+/// likes whatever their latent, so the pairing share is what says whether G satisfies D's check; if it
+/// rises while corr stays at 0, G passes D's check without inverting E. The `Encoder` target is the
+/// control: can G invert E when given E's own gradient? D and E are frozen meanwhile (no gradients
+/// accumulate in them) and unfrozen after, also when the run fails.
 pub fn generator_follow(models: &mut Models, a: &Architecture, probe: &PairingProbe, target: FollowTarget) -> Result<Vec<FollowPoint>> {
     models.vs_d.freeze();
     models.vs_e.freeze();
@@ -153,11 +164,15 @@ fn follow_frozen(models: &Models, a: &Architecture, probe: &PairingProbe, target
     let mut opt = adam(&vs, probe.lr, probe.beta1)?;
     let z_eval = Tensor::f_randn([EVAL_LATENTS, latent], (Kind::Float, device))?;
     let measure = |step: usize| -> Result<FollowPoint> {
-        let (s_xz, recovered) = tch::no_grad(|| {
-            let x = g.forward_t(&z_eval, false);
-            (models.d.forward_t(&x, &z_eval, false).s_xz, models.e.forward_t(&x, false).z_mean)
-        });
-        Ok(FollowPoint { step, s_xz: s_xz.f_mean(Kind::Float)?.f_double_value(&[])?, corr: mean_column_correlation(&z_eval, &recovered) })
+        let x = tch::no_grad(|| g.forward_t(&z_eval, false));
+        let (own, other) = own_and_other(&models.d, &x, &z_eval);
+        let recovered = tch::no_grad(|| models.e.forward_t(&x, false).z_mean);
+        Ok(FollowPoint {
+            step,
+            s_xz: own.f_mean(Kind::Float)?.f_double_value(&[])?,
+            own_above_other: share(own.f_gt_tensor(&other)?)?,
+            corr: mean_column_correlation(&z_eval, &recovered),
+        })
     };
     let mut points = vec![measure(0)?];
     for step in 1..=probe.steps {

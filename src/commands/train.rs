@@ -96,7 +96,8 @@ pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usiz
     let start = std::time::Instant::now();
     let game = game_d_pairing(&trainer.models, probe.seed)?;
     let (images, _) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed, cfg.architecture.image_size())?;
-    let game_encoder = game_d_encoder_pairing(&trainer.models, &images.to_device(ctx.device), probe.seed)?;
+    // The images stay on the CPU; the 1,024 measured ones go to the device.
+    let game_encoder = game_d_encoder_pairing(&trainer.models, &images, probe.seed)?;
     let points = pairing_capacity(&trainer.models, &cfg.architecture, &probe)?;
     // G follows at the run's own G learning rate.
     let g_probe = PairingProbe { lr: cfg.lr_g, ..probe };
@@ -104,10 +105,12 @@ pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usiz
     let follow_e = generator_follow(&mut trainer.models, &cfg.architecture, &g_probe, FollowTarget::Encoder)?;
     let seconds = start.elapsed().as_secs_f64();
     let rows: Vec<_> = points.iter().map(|p| json!({ "step": p.step, "accuracy": p.accuracy })).collect();
-    let follow = |f: &[FollowPoint]| -> Vec<serde_json::Value> { f.iter().map(|p| json!({ "step": p.step, "s_xz": p.s_xz, "corr": p.corr })).collect() };
+    let follow = |f: &[FollowPoint]| -> Vec<serde_json::Value> {
+        f.iter().map(|p| json!({ "step": p.step, "s_xz": p.s_xz, "own_above_other": p.own_above_other, "corr": p.corr })).collect()
+    };
     out.emit(
         &json!({ "name": cfg.name, "checkpoint_step": step, "game_d_scores_own_pair_lower": game, "game_d_scores_own_encoder_pair_higher": game_encoder,
-                 "batch": probe.batch, "lr": probe.lr, "seconds": seconds, "points": rows, "g_follows_d": follow(&follow_d), "g_follows_e": follow(&follow_e) }),
+                 "batch": probe.batch, "lr": probe.lr, "lr_g": g_probe.lr, "seconds": seconds, "points": rows, "g_follows_d": follow(&follow_d), "g_follows_e": follow(&follow_e) }),
         || {
             println!("the run's own D scores the true pair (G(z), z) below (G(z), z′) for {:.1}% of held-out latents (50% = it ignores the pairing)", 100.0 * game);
             println!("the run's own D scores the true encoder pair (x, E(x)) above (x, E(x′)) for {:.1}% of training images", 100.0 * game_encoder);
@@ -116,10 +119,10 @@ pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usiz
             for p in &points {
                 println!("{:>7}  {:.3}", p.step, p.accuracy);
             }
-            println!("G of step {step} trained alone, D and E frozen: towards D's joint score | towards E (‖E(G(z)) − z‖²):");
-            println!("{:>7}  {:>8}  {:>16}  {:>16}", "G step", "s_xz", "corr(z, E(G(z)))", "corr(z, E(G(z)))");
+            println!("G of step {step} trained alone, D and E frozen, towards D's joint score | towards E itself (‖E(G(z)) − z‖²):");
+            println!("{:>7}  {:>8}  {:>14}  {:>6}  |  {:>14}  {:>6}", "G step", "s_xz", "own > other", "corr", "own > other", "corr");
             for (d, e) in follow_d.iter().zip(&follow_e) {
-                println!("{:>7}  {:>8.3}  {:>16.3}  {:>16.3}", d.step, d.s_xz, d.corr, e.corr);
+                println!("{:>7}  {:>8.3}  {:>14.3}  {:>6.3}  |  {:>14.3}  {:>6.3}", d.step, d.s_xz, d.own_above_other, d.corr, e.own_above_other, e.corr);
             }
             println!("{seconds:.0} s");
         },
