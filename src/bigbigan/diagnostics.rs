@@ -14,6 +14,7 @@ use tch::{Kind, Tensor};
 
 use super::losses::Terms;
 use super::models::Models;
+use super::nets::select_rows;
 use crate::error::{Error, IoContext, Result};
 use crate::seeded::seeded_permutation;
 
@@ -68,9 +69,8 @@ impl Diagnostics {
     pub fn new(models: &Models, seed: u64, images: &Tensor) -> Result<Diagnostics> {
         let n = images.size()[0] as usize;
         let take = BATCH.min(n);
-        let idx: Vec<i64> = seeded_permutation(n, seed ^ 0x6469_6167).into_iter().take(take).map(|i| i as i64).collect(); // "diag"
         let device = images.device();
-        let x = images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(device)?)?;
+        let x = select_rows(images, &seeded_permutation(n, seed ^ 0x6469_6167)[..take])?; // "diag"
         let latent = models.g.latent();
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6469_6167);
         let z: Vec<f32> = (0..take * latent as usize).map(|_| StandardNormal.sample(&mut rng)).collect();

@@ -21,6 +21,7 @@ use tch::{Kind, Tensor};
 
 use super::layers::{lrelu, ResDown, ResUp, SnConv, SnLinear};
 use super::Architecture;
+use crate::error::Result;
 
 /// Which family of networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -272,6 +273,12 @@ impl Encoder {
 /// row keeps its own — the "another image's latent" of mismatched pairs and of the contrastive joint score.
 pub fn next_in_batch(t: &Tensor) -> Tensor {
     t.roll([1i64].as_slice(), [0i64].as_slice())
+}
+
+/// The rows `idx` of `t`, in that order (a seeded batch or subset of the training images).
+pub fn select_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
+    let idx: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+    Ok(t.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(t.device())?)?)
 }
 
 /// The three scores of D for a batch of (x, z) pairs, each `[N]`.

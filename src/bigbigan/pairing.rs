@@ -15,7 +15,7 @@ use tch::{Kind, Tensor};
 
 use super::models::Models;
 use super::diagnostics::mean_column_correlation;
-use super::nets::{next_in_batch, Discriminator, Generator};
+use super::nets::{next_in_batch, select_rows, Discriminator, Generator};
 use super::train::adam;
 use super::Architecture;
 use crate::error::{Error, Result};
@@ -34,6 +34,14 @@ pub struct PairingProbe {
     /// Accuracy every this many steps (and at 0 and the end).
     pub every: usize,
     pub seed: u64,
+}
+
+impl PairingProbe {
+    /// The batch of the training steps: with one latent per batch the mismatched latent (the next one)
+    /// would be the image's own.
+    fn pair_batch(&self) -> i64 {
+        self.batch.max(2)
+    }
 }
 
 /// Accuracy of the fresh D after `step` updates: the fraction of held-out images whose own latent scores
@@ -76,8 +84,7 @@ pub fn game_d_encoder_pairing(models: &Models, images: &Tensor, seed: u64) -> Re
         // With one image its "other" code would be its own.
         return Err(Error::Training { name: "the pairing probe".into(), reason: format!("needs at least 2 training images, the dataset gave {n}") });
     }
-    let idx: Vec<i64> = seeded_permutation(n, seed ^ 0x7061_6972).into_iter().take(EVAL_LATENTS as usize).map(|i| i as i64).collect(); // "pair"
-    let x = images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(images.device())?)?.f_to_device(models.vs_e.device())?;
+    let x = select_rows(images, &seeded_permutation(n, seed ^ 0x7061_6972)[..n.min(EVAL_LATENTS as usize)])?.f_to_device(models.vs_e.device())?; // "pair"
     let z = tch::no_grad(|| models.e.forward_t(&x, false).z_mean);
     let (own, other) = own_and_other(&models.d, &x, &z);
     share(own.f_gt_tensor(&other)?)
@@ -88,8 +95,6 @@ pub fn game_d_encoder_pairing(models: &Models, images: &Tensor, seed: u64) -> Re
 pub fn pairing_capacity(models: &Models, a: &Architecture, probe: &PairingProbe) -> Result<Vec<PairingPoint>> {
     let device = models.vs_g.device();
     let latent = models.g.latent();
-    // With one latent per batch the mismatched latent would be the image's own.
-    let batch = probe.batch.max(2);
     tch::manual_seed(probe.seed as i64);
     let vs = nn::VarStore::new(device);
     let d = Discriminator::new(&vs.root(), a);
@@ -100,16 +105,25 @@ pub fn pairing_capacity(models: &Models, a: &Architecture, probe: &PairingProbe)
         let (own, other) = own_and_other(&d, &x_eval, &z_eval);
         share(own.f_gt_tensor(&other)?)
     };
-    let mut points = vec![PairingPoint { step: 0, accuracy: accuracy()? }];
-    for step in 1..=probe.steps {
-        let z = Tensor::f_randn([batch, latent], (Kind::Float, device))?;
+    let point = |step: usize| Ok(PairingPoint { step, accuracy: accuracy()? });
+    recorded(probe, point, || {
+        let z = Tensor::f_randn([probe.pair_batch(), latent], (Kind::Float, device))?;
         let x = tch::no_grad(|| models.g.forward_t(&z, false));
         let own = d.forward_t(&x, &z, true).s_xz;
         let other = d.forward_t(&x, &next_in_batch(&z), true).s_xz;
-        let loss = super::losses::hinge_pair(&own, &other);
-        opt.backward_step(&loss);
+        opt.backward_step(&super::losses::hinge_pair(&own, &other));
+        Ok(())
+    })
+}
+
+/// `probe.steps` calls of `update`, with `measure` before the first, every `probe.every` steps and after
+/// the last.
+fn recorded<P>(probe: &PairingProbe, measure: impl Fn(usize) -> Result<P>, mut update: impl FnMut() -> Result<()>) -> Result<Vec<P>> {
+    let mut points = vec![measure(0)?];
+    for step in 1..=probe.steps {
+        update()?;
         if step % probe.every.max(1) == 0 || step == probe.steps {
-            points.push(PairingPoint { step, accuracy: accuracy()? });
+            points.push(measure(step)?);
         }
     }
     Ok(points)
@@ -174,18 +188,14 @@ fn follow_frozen(models: &Models, a: &Architecture, probe: &PairingProbe, target
             corr: mean_column_correlation(&z_eval, &recovered),
         })
     };
-    let mut points = vec![measure(0)?];
-    for step in 1..=probe.steps {
-        let z = Tensor::f_randn([probe.batch.max(2), latent], (Kind::Float, device))?;
+    recorded(probe, measure, || {
+        let z = Tensor::f_randn([probe.pair_batch(), latent], (Kind::Float, device))?;
         let x = g.forward_t(&z, true);
         let loss = match target {
             FollowTarget::JointScore => -models.d.forward_t(&x, &z, false).s_xz.mean(Kind::Float),
             FollowTarget::Encoder => (models.e.forward_t(&x, false).z_mean - &z).square().mean(Kind::Float),
         };
         opt.backward_step(&loss);
-        if step % probe.every.max(1) == 0 || step == probe.steps {
-            points.push(measure(step)?);
-        }
-    }
-    Ok(points)
+        Ok(())
+    })
 }

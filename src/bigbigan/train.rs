@@ -21,7 +21,7 @@ use super::diagnostics::{self, Diagnostics, LOG_HEADER};
 use super::losses::hinge_pair;
 pub use super::losses::Terms;
 pub use super::models::Models;
-use super::nets::{next_in_batch, Scores};
+use super::nets::{next_in_batch, select_rows, Scores};
 use super::{MismatchSide, TrainConfig};
 use crate::data::{Dataset, DatasetSpec, HashOptions, Preprocess};
 use crate::error::{Error, IoContext, Result};
@@ -182,8 +182,7 @@ impl Trainer {
         let b = self.cfg.batch_size.min(n);
         let per_epoch = (n / b).max(1);
         let perm = seeded_permutation(n, self.cfg.seed.wrapping_add((index / per_epoch) as u64));
-        let idx: Vec<i64> = perm[(index % per_epoch) * b..(index % per_epoch + 1) * b].iter().map(|&i| i as i64).collect();
-        Ok(images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(images.device())?)?)
+        select_rows(images, &perm[(index % per_epoch) * b..(index % per_epoch + 1) * b])
     }
 
     pub fn checkpoint_dir(&self) -> PathBuf {
@@ -277,10 +276,7 @@ impl Trainer {
         let perm = seeded_permutation(n, self.cfg.seed ^ 0x63616c69); // "cali"
         perm.chunks(CALIBRATION_BATCH)
             .take(CALIBRATION_BATCHES)
-            .map(|idx| {
-                let idx: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
-                Ok(images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(images.device())?)?)
-            })
+            .map(|idx| select_rows(images, idx))
             .collect()
     }
 
