@@ -249,7 +249,8 @@ pub enum Command {
         /// Diagnostic, no training: ask the checkpoint's D whether it checks the pairing of encoder pairs
         /// (x, E(x)) (on training images, so the dataset is read) and of generator pairs (G(z), z); train a
         /// fresh D of the run's architecture for this many steps to tell (G(z), z) from (G(z), z′) with G
-        /// frozen; then train a copy of G alone for this many steps towards the frozen D, and towards E itself.
+        /// frozen; then train a copy of G alone for this many steps towards the frozen D, and towards E itself,
+        /// and a copy of E alone towards the fresh D (its check of G's pairing), and towards G itself.
         #[arg(long, value_name = "STEPS", conflicts_with_all = ["resume", "steps", "export_generator"])]
         pairing_probe: Option<usize>,
         #[command(flatten)]

@@ -89,4 +89,11 @@ fn train_bigbigan_export_generator_re_creates_the_shipped_generator() {
     let encoder_side = v["game_d_scores_own_encoder_pair_higher"].as_f64().unwrap();
     assert!((generator_side - 0.512).abs() < 0.02, "{out}");
     assert!((encoder_side - 0.590).abs() < 0.02, "{out}");
+    // E follows from the shipped E: corr(z, E(G(z))) of the run's E on the held-out latents is 0.006 (measured
+    // 2026-11-29; the diagnostics' 0.00–0.02), the same start for both targets, at the run's E learning rate.
+    let (towards_d, towards_g) = (v["e_follows_fresh_d"].as_array().unwrap(), v["e_follows_g"].as_array().unwrap());
+    assert_eq!(towards_d.iter().map(|p| p["step"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1], "{out}");
+    assert_eq!(towards_d[0], towards_g[0], "{out}");
+    assert!((towards_d[0]["corr"].as_f64().unwrap() - 0.006).abs() < 0.005, "{out}");
+    assert_eq!(v["lr_e"].as_f64(), Some(2e-4), "{out}");
 }

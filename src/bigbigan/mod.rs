@@ -23,6 +23,7 @@ pub mod layers;
 pub mod losses;
 pub mod models;
 pub mod nets;
+pub mod follow;
 pub mod pairing;
 pub mod train;
 

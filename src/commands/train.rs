@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use bbeval::bigbigan::export::{export_generator_of_run, export_random_encoder, export_run};
-use bbeval::bigbigan::pairing::{game_d_encoder_pairing, game_d_pairing, generator_follow, pairing_capacity, FollowPoint, FollowTarget, PairingProbe};
+use bbeval::bigbigan::follow::{encoder_follow, generator_follow, EncoderFollowPoint, EncoderTarget, FollowPoint, FollowTarget};
+use bbeval::bigbigan::pairing::{game_d_encoder_pairing, game_d_pairing, pairing_capacity, PairingProbe};
 use bbeval::bigbigan::train::{load_images, Trainer};
 use bbeval::bigbigan::TrainConfig;
 use bbeval::context::ExecutionContext;
@@ -89,7 +90,8 @@ pub fn export_generator(out: &Output, config: &Path, seed: Option<u64>, ctx: &Ex
 }
 
 /// `--pairing-probe STEPS`: does the run's own D look at the pairing, can a fresh D of its architecture
-/// learn that z belongs to G(z), and does G follow the run's D (or E itself) when trained alone?
+/// learn that z belongs to G(z), does G follow the run's D (or E itself) when trained alone, and does E
+/// follow the fresh D (or G itself)?
 pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usize, ctx: &ExecutionContext) -> Result<ExitCode> {
     let (cfg, mut trainer, step) = from_checkpoint(config, seed, "probe the pairing with", ctx)?;
     let probe = PairingProbe { steps, batch: cfg.batch_size as i64, lr: cfg.lr_d, beta1: cfg.beta1, every: cfg.log_every, seed: cfg.seed };
@@ -98,31 +100,45 @@ pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usiz
     let (images, _) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed, cfg.architecture.image_size())?;
     // The images stay on the CPU; the 1,024 measured ones go to the device.
     let game_encoder = game_d_encoder_pairing(&trainer.models, &images, probe.seed)?;
-    let points = pairing_capacity(&trainer.models, &cfg.architecture, &probe)?;
+    let checker = pairing_capacity(&trainer.models, &cfg.architecture, &probe)?;
+    let points = &checker.points;
     // G follows at the run's own G learning rate.
     let g_probe = PairingProbe { lr: cfg.lr_g, ..probe };
     let follow_d = generator_follow(&mut trainer.models, &cfg.architecture, &g_probe, FollowTarget::JointScore)?;
     let follow_e = generator_follow(&mut trainer.models, &cfg.architecture, &g_probe, FollowTarget::Encoder)?;
+    // E follows at the run's own E learning rate.
+    let e_probe = PairingProbe { lr: cfg.lr_e, ..probe };
+    let e_follow_d = encoder_follow(&trainer.models, &checker.d, &cfg.architecture, &images, &e_probe, EncoderTarget::PairingChecker)?;
+    let e_follow_g = encoder_follow(&trainer.models, &checker.d, &cfg.architecture, &images, &e_probe, EncoderTarget::Generator)?;
     let seconds = start.elapsed().as_secs_f64();
     let rows: Vec<_> = points.iter().map(|p| json!({ "step": p.step, "accuracy": p.accuracy })).collect();
     let follow = |f: &[FollowPoint]| -> Vec<serde_json::Value> {
         f.iter().map(|p| json!({ "step": p.step, "s_xz": p.s_xz, "own_above_other": p.own_above_other, "corr": p.corr })).collect()
     };
+    let e_follow = |f: &[EncoderFollowPoint]| -> Vec<serde_json::Value> {
+        f.iter().map(|p| json!({ "step": p.step, "s_xz": p.s_xz, "own_above_other": p.own_above_other, "corr": p.corr })).collect()
+    };
     out.emit(
         &json!({ "name": cfg.name, "checkpoint_step": step, "game_d_scores_own_pair_lower": game, "game_d_scores_own_encoder_pair_higher": game_encoder,
-                 "batch": probe.batch, "lr": probe.lr, "lr_g": g_probe.lr, "seconds": seconds, "points": rows, "g_follows_d": follow(&follow_d), "g_follows_e": follow(&follow_e) }),
+                 "batch": probe.batch, "lr": probe.lr, "lr_g": g_probe.lr, "lr_e": e_probe.lr, "seconds": seconds, "points": rows, "g_follows_d": follow(&follow_d), "g_follows_e": follow(&follow_e),
+                 "e_follows_fresh_d": e_follow(&e_follow_d), "e_follows_g": e_follow(&e_follow_g) }),
         || {
             println!("the run's own D scores the true pair (G(z), z) below (G(z), z′) for {:.1}% of held-out latents (50% = it ignores the pairing)", 100.0 * game);
             println!("the run's own D scores the true encoder pair (x, E(x)) above (x, E(x′)) for {:.1}% of training images", 100.0 * game_encoder);
             println!("a fresh D of {}'s architecture learning (G(z), z) against (G(z), z′), G of step {step} frozen (chance 0.5):", cfg.name);
             println!("{:>7}  held-out accuracy", "D step");
-            for p in &points {
+            for p in points {
                 println!("{:>7}  {:.3}", p.step, p.accuracy);
             }
             println!("G of step {step} trained alone, D and E frozen, towards D's joint score | towards E itself (‖E(G(z)) − z‖²):");
             println!("{:>7}  {:>8}  {:>14}  {:>6}  |  {:>14}  {:>6}", "G step", "s_xz", "own > other", "corr", "own > other", "corr");
             for (d, e) in follow_d.iter().zip(&follow_e) {
                 println!("{:>7}  {:>8.3}  {:>14.3}  {:>6.3}  |  {:>14.3}  {:>6.3}", d.step, d.s_xz, d.own_above_other, d.corr, e.own_above_other, e.corr);
+            }
+            println!("E of step {step} trained alone, G frozen, towards the fresh D (its check of G's pairing, on training images) | towards G itself (‖E(G(z)) − z‖²):");
+            println!("{:>7}  {:>8}  {:>14}  {:>6}  |  {:>14}  {:>6}", "E step", "s_xz", "own > other", "corr", "own > other", "corr");
+            for (d, g) in e_follow_d.iter().zip(&e_follow_g) {
+                println!("{:>7}  {:>8.3}  {:>14.3}  {:>6.3}  |  {:>14.3}  {:>6.3}", d.step, d.s_xz, d.own_above_other, d.corr, g.own_above_other, g.corr);
             }
             println!("{seconds:.0} s");
         },

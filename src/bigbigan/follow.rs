@@ -1,0 +1,164 @@
+//! Does a player follow a pairing check when trained alone? A copy of G is trained against the run's
+//! frozen D (which, in some runs, checks E's pairing of real images) and, as the control, against E
+//! itself; a copy of E is trained against a D that checks G's pairing (the fresh D of
+//! [`super::pairing::pairing_capacity`]) and, as the control, against G itself (BiGAN's latent regressor).
+//! In the game each player gets its pairing signal only through D's joint score, so if a player passes
+//! D's check without inverting the other one, the game cannot make E invert G. A diagnostic, not part of
+//! training.
+
+use tch::nn;
+use tch::{Kind, Tensor};
+
+use super::diagnostics::mean_column_correlation;
+use super::models::Models;
+use super::nets::{select_rows, Discriminator, Encoder, Generator};
+use super::pairing::{measured_images, own_and_other, recorded, share, PairingProbe, EVAL_LATENTS};
+use super::train::adam;
+use super::Architecture;
+use crate::error::Result;
+use crate::seeded::seeded_permutation;
+
+/// What G alone is trained towards in [`generator_follow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowTarget {
+    /// The run's frozen D: raise s_xz(G(z), z), the joint score G gets in the game.
+    JointScore,
+    /// The run's frozen E itself: lower ‖E(G(z)) − z‖² (what a D that checked E's pairing perfectly would ask).
+    Encoder,
+}
+
+/// G after `step` updates of [`generator_follow`], on held-out latents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FollowPoint {
+    pub step: usize,
+    /// Mean s_xz(G(z), z).
+    pub s_xz: f64,
+    /// Share of latents whose pair (G(z), z) D scores above (G(z), z′) — as it scores an encoder pair that
+    /// passes its check (0.5 = G's pairs carry nothing D checks).
+    pub own_above_other: f64,
+    /// corr(z, E(G(z))), mean over latent dimensions.
+    pub corr: f64,
+}
+
+/// Does G follow a pairing check? A copy of the run's live G (BN statistics included) is trained alone
+/// (Adam with the probe's learning rate and β1; D and E frozen, in eval mode) towards `target`, and on
+/// held-out latents its mean joint score, the share of its pairs that pass D's pairing check (own latent
+/// scored above another image's) and corr(z, E(G(z))) are recorded. The mean s_xz also rewards images D
+/// likes whatever their latent, so the pairing share is what says whether G satisfies D's check; if it
+/// rises while corr stays at 0, G passes D's check without inverting E. The `Encoder` target is the
+/// control: can G invert E when given E's own gradient? D and E are frozen meanwhile (no gradients
+/// accumulate in them) and unfrozen after, also when the run fails.
+pub fn generator_follow(models: &mut Models, a: &Architecture, probe: &PairingProbe, target: FollowTarget) -> Result<Vec<FollowPoint>> {
+    models.vs_d.freeze();
+    models.vs_e.freeze();
+    let points = follow_frozen(models, a, probe, target);
+    models.vs_d.unfreeze();
+    models.vs_e.unfreeze();
+    points
+}
+
+fn follow_frozen(models: &Models, a: &Architecture, probe: &PairingProbe, target: FollowTarget) -> Result<Vec<FollowPoint>> {
+    let device = models.vs_g.device();
+    let latent = models.g.latent();
+    tch::manual_seed(probe.seed as i64);
+    let mut vs = nn::VarStore::new(device);
+    let g = Generator::new(&vs.root(), a);
+    vs.copy(&models.vs_g)?;
+    let mut opt = adam(&vs, probe.lr, probe.beta1)?;
+    let z_eval = Tensor::f_randn([EVAL_LATENTS, latent], (Kind::Float, device))?;
+    let measure = |step: usize| -> Result<FollowPoint> {
+        let x = tch::no_grad(|| g.forward_t(&z_eval, false));
+        let (own, other) = own_and_other(&models.d, &x, &z_eval);
+        let recovered = tch::no_grad(|| models.e.forward_t(&x, false).z_mean);
+        Ok(FollowPoint {
+            step,
+            s_xz: own.f_mean(Kind::Float)?.f_double_value(&[])?,
+            own_above_other: share(own.f_gt_tensor(&other)?)?,
+            corr: mean_column_correlation(&z_eval, &recovered),
+        })
+    };
+    recorded(probe, measure, || {
+        let z = Tensor::f_randn([probe.pair_batch(), latent], (Kind::Float, device))?;
+        let x = g.forward_t(&z, true);
+        let loss = match target {
+            FollowTarget::JointScore => -models.d.forward_t(&x, &z, false).s_xz.mean(Kind::Float),
+            FollowTarget::Encoder => (models.e.forward_t(&x, false).z_mean - &z).square().mean(Kind::Float),
+        };
+        opt.backward_step(&loss);
+        Ok(())
+    })
+}
+
+/// What E alone is trained towards in [`encoder_follow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderTarget {
+    /// A frozen D that checks G's pairing (it scores (G(z), z) above (G(z), z′)): raise its s_xz(x, E(x))
+    /// on real images, i.e. give each image the code that D takes for G's latent of it.
+    PairingChecker,
+    /// The run's frozen G itself: lower ‖E(G(z)) − z‖² on G's images (BiGAN's latent regressor).
+    Generator,
+}
+
+/// E after `step` updates of [`encoder_follow`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EncoderFollowPoint {
+    pub step: usize,
+    /// Mean s_xz(x, E(x)) of the checker on the measured training images.
+    pub s_xz: f64,
+    /// Share of the measured training images whose code the checker scores above another image's code
+    /// (x, E(x′)): E's pairs pass its check of G's pairing (0.5 = they carry nothing it checks).
+    pub own_above_other: f64,
+    /// corr(z, E(G(z))) on held-out latents, mean over latent dimensions.
+    pub corr: f64,
+}
+
+/// Does E follow a check of G's pairing? A copy of the run's E (BN statistics included) is trained alone
+/// (Adam with the probe's learning rate and β1; `checker` and G frozen, in eval mode) on seeded batches of
+/// `images` towards `target`, and its mean checker score and pairing share on the measured training images
+/// and corr(z, E(G(z))) on held-out latents are recorded. The mirror of [`generator_follow`]: the checker
+/// learnt G's pairing on G's images, and E is asked to satisfy it on real ones. `Generator` is the control:
+/// can E invert G when given G's own latents?
+pub fn encoder_follow(models: &Models, checker: &Discriminator, a: &Architecture, images: &Tensor, probe: &PairingProbe, target: EncoderTarget) -> Result<Vec<EncoderFollowPoint>> {
+    let device = models.vs_e.device();
+    let latent = models.g.latent();
+    tch::manual_seed(probe.seed as i64);
+    let mut vs = nn::VarStore::new(device);
+    let e = Encoder::new(&vs.root(), a);
+    vs.copy(&models.vs_e)?;
+    let mut opt = adam(&vs, probe.lr, probe.beta1)?;
+    let z_eval = Tensor::f_randn([EVAL_LATENTS, latent], (Kind::Float, device))?;
+    let g_eval = tch::no_grad(|| models.g.forward_t(&z_eval, false));
+    let x_eval = measured_images(images, probe.seed)?.f_to_device(device)?;
+    let measure = |step: usize| -> Result<EncoderFollowPoint> {
+        let (codes, recovered) = tch::no_grad(|| (e.forward_t(&x_eval, false).z_mean, e.forward_t(&g_eval, false).z_mean));
+        let (own, other) = own_and_other(checker, &x_eval, &codes);
+        Ok(EncoderFollowPoint {
+            step,
+            s_xz: own.f_mean(Kind::Float)?.f_double_value(&[])?,
+            own_above_other: share(own.f_gt_tensor(&other)?)?,
+            corr: mean_column_correlation(&z_eval, &recovered),
+        })
+    };
+    let n = images.size()[0] as usize;
+    let b = (probe.pair_batch() as usize).min(n);
+    let per_epoch = n / b;
+    let mut step = 0usize;
+    recorded(probe, measure, || {
+        let loss = match target {
+            EncoderTarget::PairingChecker => {
+                // Seeded epochs of the training images, as the game draws them.
+                let perm = seeded_permutation(n, probe.seed.wrapping_add((step / per_epoch) as u64));
+                let x = select_rows(images, &perm[(step % per_epoch) * b..(step % per_epoch + 1) * b])?.f_to_device(device)?;
+                -checker.forward_t(&x, &e.forward_t(&x, true).z_mean, false).s_xz.mean(Kind::Float)
+            }
+            EncoderTarget::Generator => {
+                let z = Tensor::f_randn([probe.pair_batch(), latent], (Kind::Float, device))?;
+                let x = tch::no_grad(|| models.g.forward_t(&z, false));
+                (e.forward_t(&x, true).z_mean - &z).square().mean(Kind::Float)
+            }
+        };
+        opt.backward_step(&loss);
+        step += 1;
+        Ok(())
+    })
+}
