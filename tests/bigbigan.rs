@@ -51,6 +51,11 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
 }
 
+/// Copies of D's, E's and G's variables, by "store/name".
+fn variables_of(m: &Models) -> std::collections::HashMap<String, Tensor> {
+    [("d", &m.vs_d), ("e", &m.vs_e), ("g", &m.vs_g)].iter().flat_map(|(s, vs)| vs.variables().into_iter().map(move |(k, v)| (format!("{s}/{k}"), v.copy()))).collect()
+}
+
 #[test]
 fn networks_have_the_paper_outputs_in_range() {
     let _turn = rng_lock();
@@ -344,10 +349,7 @@ fn generator_follow_trains_a_copy_of_g_alone_towards_its_target() {
     let moved = at_start(&mut m);
     assert!(moved.s_xz != initial.s_xz && moved.corr != initial.corr, "the copy starts from the run's G: {initial:?} {moved:?}");
 
-    let store = |m: &Models| -> std::collections::HashMap<String, Tensor> {
-        [("d", &m.vs_d), ("e", &m.vs_e), ("g", &m.vs_g)].iter().flat_map(|(s, vs)| vs.variables().into_iter().map(move |(k, v)| (format!("{s}/{k}"), v.copy()))).collect()
-    };
-    let before = store(&m);
+    let before = variables_of(&m);
     let probe = PairingProbe { steps: 200, batch: 32, lr: 1e-3, beta1: 0.5, every: 100, seed: 0 };
     let joint = generator_follow(&mut m, &cfg.architecture, &probe, FollowTarget::JointScore).unwrap();
     let encoder = generator_follow(&mut m, &cfg.architecture, &probe, FollowTarget::Encoder).unwrap();
@@ -357,7 +359,7 @@ fn generator_follow_trains_a_copy_of_g_alone_towards_its_target() {
     assert_eq!((joint[0], encoder[0]), (moved, moved), "both targets start from the same copy");
     assert!(joint[2].s_xz > joint[0].s_xz + 0.025, "towards D: {joint:?}");
     assert!(encoder[2].corr > encoder[0].corr + 0.3, "towards E: {encoder:?}");
-    let after = store(&m);
+    let after = variables_of(&m);
     for (k, v) in &before {
         assert!(max_abs_diff(v, &after[k]) == 0.0, "{k} moved: only the copy of G is trained");
     }
@@ -377,10 +379,7 @@ fn encoder_follow_trains_a_copy_of_e_alone_towards_its_target() {
     let m = Models::new(&cfg, Device::Cpu);
     let imgs = images(&cfg);
     let checker = pairing_capacity(&m, &cfg.architecture, &PairingProbe { steps: 300, batch: 32, lr: 1e-3, beta1: 0.5, every: 300, seed: 0 }).unwrap();
-    let store = |m: &Models| -> std::collections::HashMap<String, Tensor> {
-        [("d", &m.vs_d), ("e", &m.vs_e), ("g", &m.vs_g)].iter().flat_map(|(s, vs)| vs.variables().into_iter().map(move |(k, v)| (format!("{s}/{k}"), v.copy()))).collect()
-    };
-    let before = store(&m);
+    let before = variables_of(&m);
     let checker_before: Vec<(String, Tensor)> = checker.vs.variables().into_iter().map(|(k, v)| (k, v.copy())).collect();
     let probe = PairingProbe { steps: 200, batch: 32, lr: 1e-3, beta1: 0.5, every: 100, seed: 0 };
     let towards_d = encoder_follow(&m, &checker.d, &cfg.architecture, &imgs, &probe, EncoderTarget::PairingChecker).unwrap();
@@ -391,7 +390,7 @@ fn encoder_follow_trains_a_copy_of_e_alone_towards_its_target() {
     assert_eq!(towards_d[0], towards_g[0], "both targets start from the same copy");
     assert!(towards_d[2].s_xz > towards_d[0].s_xz + 0.1, "towards the checker: {towards_d:?}");
     assert!(towards_g[2].corr > towards_g[0].corr + 0.3, "towards G: {towards_g:?}");
-    let after = store(&m);
+    let after = variables_of(&m);
     for (k, v) in &before {
         assert!(max_abs_diff(v, &after[k]) == 0.0, "{k} moved: only the copy of E is trained");
     }

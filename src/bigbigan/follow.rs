@@ -27,17 +27,28 @@ pub enum FollowTarget {
     Encoder,
 }
 
-/// G after `step` updates of [`generator_follow`], on held-out latents.
+/// The trained copy after `step` updates of [`generator_follow`] or [`encoder_follow`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FollowPoint {
     pub step: usize,
-    /// Mean s_xz(G(z), z).
+    /// Mean s_xz of the copy's pairs under the check: (G(z), z) on held-out latents for G, (x, E(x)) on the
+    /// measured training images for E.
     pub s_xz: f64,
-    /// Share of latents whose pair (G(z), z) D scores above (G(z), z′) — as it scores an encoder pair that
-    /// passes its check (0.5 = G's pairs carry nothing D checks).
+    /// Share of the copy's pairs that the check scores above the same image with another image's latent or
+    /// code — as D scores a pair that passes its check (0.5 = the pairs carry nothing it checks).
     pub own_above_other: f64,
-    /// corr(z, E(G(z))), mean over latent dimensions.
+    /// corr(z, E(G(z))) on held-out latents, mean over latent dimensions.
     pub corr: f64,
+}
+
+/// A trainable copy of one of the run's networks (weights and BN statistics) and its Adam (the probe's
+/// learning rate and β1).
+fn trainable_copy<N>(source: &nn::VarStore, probe: &PairingProbe, build: impl FnOnce(&nn::Path) -> N) -> Result<(nn::VarStore, N, nn::Optimizer)> {
+    let mut vs = nn::VarStore::new(source.device());
+    let net = build(&vs.root());
+    vs.copy(source)?;
+    let opt = adam(&vs, probe.lr, probe.beta1)?;
+    Ok((vs, net, opt))
 }
 
 /// Does G follow a pairing check? A copy of the run's live G (BN statistics included) is trained alone
@@ -61,10 +72,7 @@ fn follow_frozen(models: &Models, a: &Architecture, probe: &PairingProbe, target
     let device = models.vs_g.device();
     let latent = models.g.latent();
     tch::manual_seed(probe.seed as i64);
-    let mut vs = nn::VarStore::new(device);
-    let g = Generator::new(&vs.root(), a);
-    vs.copy(&models.vs_g)?;
-    let mut opt = adam(&vs, probe.lr, probe.beta1)?;
+    let (_vs, g, mut opt) = trainable_copy(&models.vs_g, probe, |p| Generator::new(p, a))?;
     let z_eval = Tensor::f_randn([EVAL_LATENTS, latent], (Kind::Float, device))?;
     let measure = |step: usize| -> Result<FollowPoint> {
         let x = tch::no_grad(|| g.forward_t(&z_eval, false));
@@ -99,40 +107,24 @@ pub enum EncoderTarget {
     Generator,
 }
 
-/// E after `step` updates of [`encoder_follow`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EncoderFollowPoint {
-    pub step: usize,
-    /// Mean s_xz(x, E(x)) of the checker on the measured training images.
-    pub s_xz: f64,
-    /// Share of the measured training images whose code the checker scores above another image's code
-    /// (x, E(x′)): E's pairs pass its check of G's pairing (0.5 = they carry nothing it checks).
-    pub own_above_other: f64,
-    /// corr(z, E(G(z))) on held-out latents, mean over latent dimensions.
-    pub corr: f64,
-}
-
 /// Does E follow a check of G's pairing? A copy of the run's E (BN statistics included) is trained alone
 /// (Adam with the probe's learning rate and β1; `checker` and G frozen, in eval mode) on seeded batches of
 /// `images` towards `target`, and its mean checker score and pairing share on the measured training images
 /// and corr(z, E(G(z))) on held-out latents are recorded. The mirror of [`generator_follow`]: the checker
 /// learnt G's pairing on G's images, and E is asked to satisfy it on real ones. `Generator` is the control:
 /// can E invert G when given G's own latents?
-pub fn encoder_follow(models: &Models, checker: &Discriminator, a: &Architecture, images: &Tensor, probe: &PairingProbe, target: EncoderTarget) -> Result<Vec<EncoderFollowPoint>> {
+pub fn encoder_follow(models: &Models, checker: &Discriminator, a: &Architecture, images: &Tensor, probe: &PairingProbe, target: EncoderTarget) -> Result<Vec<FollowPoint>> {
     let device = models.vs_e.device();
     let latent = models.g.latent();
     tch::manual_seed(probe.seed as i64);
-    let mut vs = nn::VarStore::new(device);
-    let e = Encoder::new(&vs.root(), a);
-    vs.copy(&models.vs_e)?;
-    let mut opt = adam(&vs, probe.lr, probe.beta1)?;
+    let (_vs, e, mut opt) = trainable_copy(&models.vs_e, probe, |p| Encoder::new(p, a))?;
     let z_eval = Tensor::f_randn([EVAL_LATENTS, latent], (Kind::Float, device))?;
     let g_eval = tch::no_grad(|| models.g.forward_t(&z_eval, false));
     let x_eval = measured_images(images, probe.seed)?.f_to_device(device)?;
-    let measure = |step: usize| -> Result<EncoderFollowPoint> {
+    let measure = |step: usize| -> Result<FollowPoint> {
         let (codes, recovered) = tch::no_grad(|| (e.forward_t(&x_eval, false).z_mean, e.forward_t(&g_eval, false).z_mean));
         let (own, other) = own_and_other(checker, &x_eval, &codes);
-        Ok(EncoderFollowPoint {
+        Ok(FollowPoint {
             step,
             s_xz: own.f_mean(Kind::Float)?.f_double_value(&[])?,
             own_above_other: share(own.f_gt_tensor(&other)?)?,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use bbeval::bigbigan::export::{export_generator_of_run, export_random_encoder, export_run};
-use bbeval::bigbigan::follow::{encoder_follow, generator_follow, EncoderFollowPoint, EncoderTarget, FollowPoint, FollowTarget};
+use bbeval::bigbigan::follow::{encoder_follow, generator_follow, EncoderTarget, FollowPoint, FollowTarget};
 use bbeval::bigbigan::pairing::{game_d_encoder_pairing, game_d_pairing, pairing_capacity, PairingProbe};
 use bbeval::bigbigan::train::{load_images, Trainer};
 use bbeval::bigbigan::TrainConfig;
@@ -115,13 +115,10 @@ pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usiz
     let follow = |f: &[FollowPoint]| -> Vec<serde_json::Value> {
         f.iter().map(|p| json!({ "step": p.step, "s_xz": p.s_xz, "own_above_other": p.own_above_other, "corr": p.corr })).collect()
     };
-    let e_follow = |f: &[EncoderFollowPoint]| -> Vec<serde_json::Value> {
-        f.iter().map(|p| json!({ "step": p.step, "s_xz": p.s_xz, "own_above_other": p.own_above_other, "corr": p.corr })).collect()
-    };
     out.emit(
         &json!({ "name": cfg.name, "checkpoint_step": step, "game_d_scores_own_pair_lower": game, "game_d_scores_own_encoder_pair_higher": game_encoder,
                  "batch": probe.batch, "lr": probe.lr, "lr_g": g_probe.lr, "lr_e": e_probe.lr, "seconds": seconds, "points": rows, "g_follows_d": follow(&follow_d), "g_follows_e": follow(&follow_e),
-                 "e_follows_fresh_d": e_follow(&e_follow_d), "e_follows_g": e_follow(&e_follow_g) }),
+                 "e_follows_fresh_d": follow(&e_follow_d), "e_follows_g": follow(&e_follow_g) }),
         || {
             println!("the run's own D scores the true pair (G(z), z) below (G(z), z′) for {:.1}% of held-out latents (50% = it ignores the pairing)", 100.0 * game);
             println!("the run's own D scores the true encoder pair (x, E(x)) above (x, E(x′)) for {:.1}% of training images", 100.0 * game_encoder);
