@@ -6,7 +6,7 @@ mod common;
 use bbeval::bigbigan::export::{export_encoder, export_generator, export_generator_of_run, export_run};
 use bbeval::bigbigan::losses::hinge_pair;
 use bbeval::bigbigan::nets::next_in_batch;
-use bbeval::bigbigan::follow::{encoder_follow, generator_follow, EncoderTarget, FollowTarget};
+use bbeval::bigbigan::follow::{encoder_follow, generator_follow, EncoderTarget, GeneratorTarget};
 use bbeval::bigbigan::pairing::{game_d_encoder_pairing, game_d_pairing, pairing_capacity, PairingProbe};
 use bbeval::bigbigan::train::{load_images, Models, Trainer};
 use bbeval::bigbigan::{Architecture, MismatchSide, TrainConfig};
@@ -338,7 +338,7 @@ fn generator_follow_trains_a_copy_of_g_alone_towards_its_target() {
     let mut m = Models::new(&cfg, Device::Cpu);
     let at_start = |m: &mut Models| {
         let probe = PairingProbe { steps: 0, batch: 32, lr: 1e-3, beta1: 0.5, every: 100, seed: 0 };
-        generator_follow(m, &cfg.architecture, &probe, FollowTarget::JointScore).unwrap()[0]
+        generator_follow(m, &cfg.architecture, &probe, GeneratorTarget::JointScore).unwrap()[0]
     };
     let initial = at_start(&mut m);
     tch::no_grad(|| {
@@ -351,8 +351,8 @@ fn generator_follow_trains_a_copy_of_g_alone_towards_its_target() {
 
     let before = variables_of(&m);
     let probe = PairingProbe { steps: 200, batch: 32, lr: 1e-3, beta1: 0.5, every: 100, seed: 0 };
-    let joint = generator_follow(&mut m, &cfg.architecture, &probe, FollowTarget::JointScore).unwrap();
-    let encoder = generator_follow(&mut m, &cfg.architecture, &probe, FollowTarget::Encoder).unwrap();
+    let joint = generator_follow(&mut m, &cfg.architecture, &probe, GeneratorTarget::JointScore).unwrap();
+    let encoder = generator_follow(&mut m, &cfg.architecture, &probe, GeneratorTarget::Encoder).unwrap();
     // Measured: s_xz −0.108 → −0.050 towards D (the untrained tiny D's scores are small); corr −0.075 → 0.437
     // towards E. Without the freeze, D and E collect gradients (the check below fails).
     assert_eq!(joint.iter().map(|p| p.step).collect::<Vec<_>>(), [0, 100, 200]);
@@ -398,6 +398,15 @@ fn encoder_follow_trains_a_copy_of_e_alone_towards_its_target() {
     for (k, v) in &checker_before {
         assert!(max_abs_diff(v, &checker_after[k]) == 0.0, "the checker's {k} moved");
     }
+    // The copy starts from the run's E: scaling the run's E moves the starting point.
+    tch::no_grad(|| {
+        for (_, mut v) in m.vs_e.variables() {
+            let _ = v.f_mul_scalar_(1.5).unwrap();
+        }
+    });
+    let at_start = PairingProbe { steps: 0, ..probe };
+    let moved = encoder_follow(&m, &checker.d, &cfg.architecture, &imgs, &at_start, EncoderTarget::Generator).unwrap()[0];
+    assert!(moved.s_xz != towards_d[0].s_xz && moved.corr != towards_d[0].corr, "{moved:?} {:?}", towards_d[0]);
 }
 
 #[test]

@@ -20,7 +20,7 @@ use crate::seeded::seeded_permutation;
 
 /// What G alone is trained towards in [`generator_follow`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FollowTarget {
+pub enum GeneratorTarget {
     /// The run's frozen D: raise s_xz(G(z), z), the joint score G gets in the game.
     JointScore,
     /// The run's frozen E itself: lower ‖E(G(z)) − z‖² (what a D that checked E's pairing perfectly would ask).
@@ -59,7 +59,7 @@ fn trainable_copy<N>(source: &nn::VarStore, probe: &PairingProbe, build: impl Fn
 /// rises while corr stays at 0, G passes D's check without inverting E. The `Encoder` target is the
 /// control: can G invert E when given E's own gradient? D and E are frozen meanwhile (no gradients
 /// accumulate in them) and unfrozen after, also when the run fails.
-pub fn generator_follow(models: &mut Models, a: &Architecture, probe: &PairingProbe, target: FollowTarget) -> Result<Vec<FollowPoint>> {
+pub fn generator_follow(models: &mut Models, a: &Architecture, probe: &PairingProbe, target: GeneratorTarget) -> Result<Vec<FollowPoint>> {
     models.vs_d.freeze();
     models.vs_e.freeze();
     let points = follow_frozen(models, a, probe, target);
@@ -68,7 +68,7 @@ pub fn generator_follow(models: &mut Models, a: &Architecture, probe: &PairingPr
     points
 }
 
-fn follow_frozen(models: &Models, a: &Architecture, probe: &PairingProbe, target: FollowTarget) -> Result<Vec<FollowPoint>> {
+fn follow_frozen(models: &Models, a: &Architecture, probe: &PairingProbe, target: GeneratorTarget) -> Result<Vec<FollowPoint>> {
     let device = models.vs_g.device();
     let latent = models.g.latent();
     tch::manual_seed(probe.seed as i64);
@@ -89,8 +89,8 @@ fn follow_frozen(models: &Models, a: &Architecture, probe: &PairingProbe, target
         let z = Tensor::f_randn([probe.pair_batch(), latent], (Kind::Float, device))?;
         let x = g.forward_t(&z, true);
         let loss = match target {
-            FollowTarget::JointScore => -models.d.forward_t(&x, &z, false).s_xz.mean(Kind::Float),
-            FollowTarget::Encoder => (models.e.forward_t(&x, false).z_mean - &z).square().mean(Kind::Float),
+            GeneratorTarget::JointScore => -models.d.forward_t(&x, &z, false).s_xz.mean(Kind::Float),
+            GeneratorTarget::Encoder => (models.e.forward_t(&x, false).z_mean - &z).square().mean(Kind::Float),
         };
         opt.backward_step(&loss);
         Ok(())

@@ -19,11 +19,11 @@
 pub mod calibrate;
 pub mod diagnostics;
 pub mod export;
+pub mod follow;
 pub mod layers;
 pub mod losses;
 pub mod models;
 pub mod nets;
-pub mod follow;
 pub mod pairing;
 pub mod train;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use bbeval::bigbigan::export::{export_generator_of_run, export_random_encoder, export_run};
-use bbeval::bigbigan::follow::{encoder_follow, generator_follow, EncoderTarget, FollowPoint, FollowTarget};
+use bbeval::bigbigan::follow::{encoder_follow, generator_follow, EncoderTarget, FollowPoint, GeneratorTarget};
 use bbeval::bigbigan::pairing::{game_d_encoder_pairing, game_d_pairing, pairing_capacity, PairingProbe};
 use bbeval::bigbigan::train::{load_images, Trainer};
 use bbeval::bigbigan::TrainConfig;
@@ -104,8 +104,8 @@ pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usiz
     let points = &checker.points;
     // G follows at the run's own G learning rate.
     let g_probe = PairingProbe { lr: cfg.lr_g, ..probe };
-    let follow_d = generator_follow(&mut trainer.models, &cfg.architecture, &g_probe, FollowTarget::JointScore)?;
-    let follow_e = generator_follow(&mut trainer.models, &cfg.architecture, &g_probe, FollowTarget::Encoder)?;
+    let follow_d = generator_follow(&mut trainer.models, &cfg.architecture, &g_probe, GeneratorTarget::JointScore)?;
+    let follow_e = generator_follow(&mut trainer.models, &cfg.architecture, &g_probe, GeneratorTarget::Encoder)?;
     // E follows at the run's own E learning rate.
     let e_probe = PairingProbe { lr: cfg.lr_e, ..probe };
     let e_follow_d = encoder_follow(&trainer.models, &checker.d, &cfg.architecture, &images, &e_probe, EncoderTarget::PairingChecker)?;
