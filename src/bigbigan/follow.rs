@@ -11,12 +11,11 @@ use tch::{Kind, Tensor};
 
 use super::diagnostics::mean_column_correlation;
 use super::models::Models;
-use super::nets::{select_rows, Discriminator, Encoder, Generator};
+use super::nets::{Discriminator, Encoder, Generator};
 use super::pairing::{measured_images, own_and_other, recorded, share, PairingProbe, EVAL_LATENTS};
-use super::train::adam;
+use super::train::{adam, epoch_batch};
 use super::Architecture;
 use crate::error::Result;
-use crate::seeded::seeded_permutation;
 
 /// What G alone is trained towards in [`generator_follow`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +38,19 @@ pub struct FollowPoint {
     pub own_above_other: f64,
     /// corr(z, E(G(z))) on held-out latents, mean over latent dimensions.
     pub corr: f64,
+}
+
+impl FollowPoint {
+    /// The point of `step` from the check's scores of the copy's pairs with their own and with another
+    /// image's latent or code, and the latents `z` with what E recovers from G(z).
+    fn measured(step: usize, own: &Tensor, other: &Tensor, z: &Tensor, recovered: &Tensor) -> Result<FollowPoint> {
+        Ok(FollowPoint {
+            step,
+            s_xz: own.f_mean(Kind::Float)?.f_double_value(&[])?,
+            own_above_other: share(own.f_gt_tensor(other)?)?,
+            corr: mean_column_correlation(z, recovered),
+        })
+    }
 }
 
 /// A trainable copy of one of the run's networks (weights and BN statistics) and its Adam (the probe's
@@ -78,14 +90,9 @@ fn follow_frozen(models: &Models, a: &Architecture, probe: &PairingProbe, target
         let x = tch::no_grad(|| g.forward_t(&z_eval, false));
         let (own, other) = own_and_other(&models.d, &x, &z_eval);
         let recovered = tch::no_grad(|| models.e.forward_t(&x, false).z_mean);
-        Ok(FollowPoint {
-            step,
-            s_xz: own.f_mean(Kind::Float)?.f_double_value(&[])?,
-            own_above_other: share(own.f_gt_tensor(&other)?)?,
-            corr: mean_column_correlation(&z_eval, &recovered),
-        })
+        FollowPoint::measured(step, &own, &other, &z_eval, &recovered)
     };
-    recorded(probe, measure, || {
+    recorded(probe, measure, |_| {
         let z = Tensor::f_randn([probe.pair_batch(), latent], (Kind::Float, device))?;
         let x = g.forward_t(&z, true);
         let loss = match target {
@@ -124,23 +131,13 @@ pub fn encoder_follow(models: &Models, checker: &Discriminator, a: &Architecture
     let measure = |step: usize| -> Result<FollowPoint> {
         let (codes, recovered) = tch::no_grad(|| (e.forward_t(&x_eval, false).z_mean, e.forward_t(&g_eval, false).z_mean));
         let (own, other) = own_and_other(checker, &x_eval, &codes);
-        Ok(FollowPoint {
-            step,
-            s_xz: own.f_mean(Kind::Float)?.f_double_value(&[])?,
-            own_above_other: share(own.f_gt_tensor(&other)?)?,
-            corr: mean_column_correlation(&z_eval, &recovered),
-        })
+        FollowPoint::measured(step, &own, &other, &z_eval, &recovered)
     };
-    let n = images.size()[0] as usize;
-    let b = (probe.pair_batch() as usize).min(n);
-    let per_epoch = n / b;
-    let mut step = 0usize;
-    recorded(probe, measure, || {
+    recorded(probe, measure, |done| {
         let loss = match target {
             EncoderTarget::PairingChecker => {
                 // Seeded epochs of the training images, as the game draws them.
-                let perm = seeded_permutation(n, probe.seed.wrapping_add((step / per_epoch) as u64));
-                let x = select_rows(images, &perm[(step % per_epoch) * b..(step % per_epoch + 1) * b])?.f_to_device(device)?;
+                let x = epoch_batch(images, probe.pair_batch() as usize, probe.seed, done)?.f_to_device(device)?;
                 -checker.forward_t(&x, &e.forward_t(&x, true).z_mean, false).s_xz.mean(Kind::Float)
             }
             EncoderTarget::Generator => {
@@ -150,7 +147,6 @@ pub fn encoder_follow(models: &Models, checker: &Discriminator, a: &Architecture
             }
         };
         opt.backward_step(&loss);
-        step += 1;
         Ok(())
     })
 }

@@ -119,7 +119,7 @@ pub fn pairing_capacity(models: &Models, a: &Architecture, probe: &PairingProbe)
         share(own.f_gt_tensor(&other)?)
     };
     let point = |step: usize| Ok(PairingPoint { step, accuracy: accuracy()? });
-    let points = recorded(probe, point, || {
+    let points = recorded(probe, point, |_| {
         let z = Tensor::f_randn([probe.pair_batch(), latent], (Kind::Float, device))?;
         let x = tch::no_grad(|| models.g.forward_t(&z, false));
         let own = d.forward_t(&x, &z, true).s_xz;
@@ -131,12 +131,12 @@ pub fn pairing_capacity(models: &Models, a: &Architecture, probe: &PairingProbe)
     Ok(PairingChecker { points, d, vs })
 }
 
-/// `probe.steps` calls of `update`, with `measure` before the first, every `probe.every` steps and after
-/// the last.
-pub(super) fn recorded<P>(probe: &PairingProbe, measure: impl Fn(usize) -> Result<P>, mut update: impl FnMut() -> Result<()>) -> Result<Vec<P>> {
+/// `probe.steps` calls of `update` (given the number of updates before it: 0, 1, …), with `measure` before
+/// the first, every `probe.every` steps and after the last.
+pub(super) fn recorded<P>(probe: &PairingProbe, measure: impl Fn(usize) -> Result<P>, mut update: impl FnMut(usize) -> Result<()>) -> Result<Vec<P>> {
     let mut points = vec![measure(0)?];
     for step in 1..=probe.steps {
-        update()?;
+        update(step - 1)?;
         if step % probe.every.max(1) == 0 || step == probe.steps {
             points.push(measure(step)?);
         }

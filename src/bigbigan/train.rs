@@ -63,6 +63,16 @@ pub fn load_images(spec: &str, limit: Option<usize>, seed: u64, side_for: i64) -
     Ok((x.f_pad([pad, pad, pad, pad], "constant", Some(-1.0))?, side))
 }
 
+/// Batch `index` of `batch_size` images in a seeded epoch order: epoch k is a permutation seeded by `seed` + k,
+/// and the last partial batch of an epoch is dropped.
+pub(super) fn epoch_batch(images: &Tensor, batch_size: usize, seed: u64, index: usize) -> Result<Tensor> {
+    let n = images.size()[0] as usize;
+    let b = batch_size.min(n);
+    let per_epoch = (n / b).max(1);
+    let perm = seeded_permutation(n, seed.wrapping_add((index / per_epoch) as u64));
+    select_rows(images, &perm[(index % per_epoch) * b..(index % per_epoch + 1) * b])
+}
+
 pub struct Trainer {
     pub cfg: TrainConfig,
     pub models: Models,
@@ -176,13 +186,9 @@ impl Trainer {
         })
     }
 
-    /// Batch `index` of the seeded epoch order (the last partial batch of an epoch is dropped).
+    /// Batch `index` of the seeded epoch order (see [`epoch_batch`]).
     pub fn batch(&self, images: &Tensor, index: usize) -> Result<Tensor> {
-        let n = images.size()[0] as usize;
-        let b = self.cfg.batch_size.min(n);
-        let per_epoch = (n / b).max(1);
-        let perm = seeded_permutation(n, self.cfg.seed.wrapping_add((index / per_epoch) as u64));
-        select_rows(images, &perm[(index % per_epoch) * b..(index % per_epoch + 1) * b])
+        epoch_batch(images, self.cfg.batch_size, self.cfg.seed, index)
     }
 
     pub fn checkpoint_dir(&self) -> PathBuf {

@@ -89,6 +89,15 @@ pub fn export_generator(out: &Output, config: &Path, seed: Option<u64>, ctx: &Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// One follow table: a copy trained towards the check (its mean s_xz, pairing share and corr) beside the
+/// same copy trained towards the other network itself (pairing share and corr), step by step.
+fn print_follow(step_label: &str, towards_check: &[FollowPoint], towards_network: &[FollowPoint]) {
+    println!("{step_label:>7}  {:>8}  {:>14}  {:>6}  |  {:>14}  {:>6}", "s_xz", "own > other", "corr", "own > other", "corr");
+    for (c, n) in towards_check.iter().zip(towards_network) {
+        println!("{:>7}  {:>8.3}  {:>14.3}  {:>6.3}  |  {:>14.3}  {:>6.3}", c.step, c.s_xz, c.own_above_other, c.corr, n.own_above_other, n.corr);
+    }
+}
+
 /// `--pairing-probe STEPS`: does the run's own D look at the pairing, can a fresh D of its architecture
 /// learn that z belongs to G(z), does G follow the run's D (or E itself) when trained alone, and does E
 /// follow the fresh D (or G itself)?
@@ -128,15 +137,9 @@ pub fn pairing_probe(out: &Output, config: &Path, seed: Option<u64>, steps: usiz
                 println!("{:>7}  {:.3}", p.step, p.accuracy);
             }
             println!("G of step {step} trained alone, D and E frozen, towards D's joint score | towards E itself (‖E(G(z)) − z‖²):");
-            println!("{:>7}  {:>8}  {:>14}  {:>6}  |  {:>14}  {:>6}", "G step", "s_xz", "own > other", "corr", "own > other", "corr");
-            for (d, e) in follow_d.iter().zip(&follow_e) {
-                println!("{:>7}  {:>8.3}  {:>14.3}  {:>6.3}  |  {:>14.3}  {:>6.3}", d.step, d.s_xz, d.own_above_other, d.corr, e.own_above_other, e.corr);
-            }
+            print_follow("G step", &follow_d, &follow_e);
             println!("E of step {step} trained alone, G frozen, towards the fresh D (its check of G's pairing, on training images) | towards G itself (‖E(G(z)) − z‖²):");
-            println!("{:>7}  {:>8}  {:>14}  {:>6}  |  {:>14}  {:>6}", "E step", "s_xz", "own > other", "corr", "own > other", "corr");
-            for (d, g) in e_follow_d.iter().zip(&e_follow_g) {
-                println!("{:>7}  {:>8.3}  {:>14.3}  {:>6.3}  |  {:>14.3}  {:>6.3}", d.step, d.s_xz, d.own_above_other, d.corr, g.own_above_other, g.corr);
-            }
+            print_follow("E step", &e_follow_d, &e_follow_g);
             println!("{seconds:.0} s");
         },
     )?;
