@@ -168,6 +168,46 @@ fn mismatched_pairs_add_their_hinge_to_ds_loss() {
 }
 
 #[test]
+fn instance_noise_reaches_ds_images_in_both_players_steps_and_anneals_to_zero() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let losses = |noise: f64, step: usize| {
+        let mut cfg = config(dir.path());
+        cfg.instance_noise = noise;
+        cfg.steps = 10;
+        // No other randomness than the noise: no dropout, E deterministic.
+        cfg.architecture.dropout = 0.0;
+        cfg.architecture.deterministic_e = true;
+        let x = images(&cfg).narrow(0, 0, 16);
+        // D's step and E/G's step, each from the same initial weights.
+        let by_player: Vec<(f64, f64)> = (0..2)
+            .map(|player| {
+                let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
+                t.step = step;
+                tch::manual_seed(3);
+                let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
+                let loss = if player == 0 { t.d_step(&x, &z).unwrap() } else { t.eg_step(&x, &z).unwrap().0 };
+                (loss, t.instance_noise_sd())
+            })
+            .collect();
+        (by_player[0].0, by_player[1].0, by_player[0].1)
+    };
+    let (d_plain, eg_plain, none) = losses(0.0, 0);
+    let (d_start, eg_start, sd_start) = losses(1.0, 0);
+    let (_, _, sd_half) = losses(1.0, 5);
+    let (d_end, eg_end, sd_end) = losses(1.0, 10);
+    assert_eq!((none, sd_start, sd_half, sd_end), (0.0, 1.0, 0.5, 0.0), "linear from instance_noise at step 0 to 0 at `steps`");
+    // Same weights, images and latents: only the noise on D's images changes the players' losses.
+    assert!((d_start - d_plain).abs() > 1e-3, "noise of sd 1 left D's loss at {d_start} (clean {d_plain})");
+    assert!((eg_start - eg_plain).abs() > 1e-3, "noise of sd 1 left E/G's loss at {eg_start} (clean {eg_plain})");
+    assert_eq!((d_end, eg_end), (d_plain, eg_plain), "at the last step D must see the clean images");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, std::fs::read_to_string(dir.path().join("tiny.toml")).unwrap().replace("steps = 3\n", "steps = 3\ninstance_noise = -0.1\n")).unwrap();
+    let err = TrainConfig::load(&path).unwrap_err().to_string();
+    assert!(err.contains("instance_noise ≥ 0") && err.contains("bad.toml"), "{err}");
+}
+
+#[test]
 fn one_step_changes_the_weights_and_lowers_each_players_loss() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();

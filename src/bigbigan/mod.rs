@@ -193,6 +193,12 @@ pub struct TrainConfig {
     /// (inversion), G for images that do not.
     #[serde(default)]
     pub mismatch_side: MismatchSide,
+    /// Instance noise (Sønderby et al. 2016; Arjovsky & Bottou 2017): Gaussian noise of this sd (images in
+    /// [−1, 1]) added to every image D sees, real and generated, in D's and in E/G's step, annealed linearly
+    /// to 0 at `steps`. Blurs the fine-texture differences by which the recipe's D wins on x alone, so the
+    /// joint score has to use coarse content — what z can predict. 0 = off (BigBiGAN).
+    #[serde(default)]
+    pub instance_noise: f64,
     /// Diagnostics (the loss terms, σ, corr(z, E(G(z))), D's use of z) every this many steps.
     #[serde(default = "default_log_every")]
     pub log_every: usize,
@@ -214,8 +220,8 @@ impl TrainConfig {
             return Err(fail("steps ≥ 1, d_steps ≥ 1, log_every ≥ 1, batch_size ≥ 2 and 0 ≤ ema_decay < 1 are required".into()));
         }
         let a = &cfg.architecture;
-        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !(cfg.mismatch_weight >= 0.0 && cfg.mismatch_weight.is_finite()) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
-            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0 and z_stdev_max > 0 are required".into()));
+        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !(cfg.mismatch_weight >= 0.0 && cfg.mismatch_weight.is_finite()) || !(cfg.instance_noise >= 0.0 && cfg.instance_noise.is_finite()) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
+            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0, instance_noise ≥ 0 and z_stdev_max > 0 are required".into()));
         }
         if ![a.e_layers, a.d_layers].iter().all(|n| (3..=4).contains(n)) {
             return Err(fail(format!("e_layers and d_layers must be 3 or 4 (got {} and {})", a.e_layers, a.d_layers)));

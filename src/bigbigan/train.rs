@@ -127,12 +127,12 @@ impl Trainer {
         let m = &self.models;
         // E(x) and G(z) are constants for D's update.
         let (ex, gz) = tch::no_grad(|| (m.e.forward_t(x, true).z_sample, m.g.forward_t(z, true)));
-        let mut loss = self.d_loss(&m.d.forward_t(x, &ex, true), &m.d.forward_t(&gz, z, true));
+        let mut loss = self.d_loss(&self.judged(x, &ex)?, &self.judged(&gz, z)?);
         if self.cfg.mismatch_weight > 0.0 {
             // Each image with the next image's latent.
             let term = match self.cfg.mismatch_side {
-                MismatchSide::Encoder => (m.d.forward_t(x, &next_in_batch(&ex), true).s_xz + 1.0).relu(),
-                MismatchSide::Generator => (m.d.forward_t(&gz, &next_in_batch(z), true).s_xz.neg() + 1.0).relu(),
+                MismatchSide::Encoder => (self.judged(x, &next_in_batch(&ex))?.s_xz + 1.0).relu(),
+                MismatchSide::Generator => (self.judged(&gz, &next_in_batch(z))?.s_xz.neg() + 1.0).relu(),
             };
             loss += term.mean(Kind::Float) * self.cfg.mismatch_weight;
         }
@@ -144,9 +144,9 @@ impl Trainer {
     /// before the update and the mean total scores of encoder and generator pairs.
     pub fn eg_step(&mut self, x: &Tensor, z: &Tensor) -> Result<(f64, f64, f64)> {
         let m = &self.models;
-        let enc = m.d.forward_t(x, &m.e.forward_t(x, true).z_sample, true);
+        let enc = self.judged(x, &m.e.forward_t(x, true).z_sample)?;
         let gz = m.g.forward_t(z, true);
-        let gen = m.d.forward_t(&gz, z, true);
+        let gen = self.judged(&gz, z)?;
         let (se, sg) = (self.total(&enc).mean(Kind::Float), self.total(&gen).mean(Kind::Float));
         let mut loss = &se - &sg;
         if self.cfg.latent_regression > 0.0 {
@@ -159,6 +159,19 @@ impl Trainer {
         self.opt_e.step();
         self.opt_g.step();
         Ok((loss.f_double_value(&[])?, se.f_double_value(&[])?, sg.f_double_value(&[])?))
+    }
+
+    /// The sd of the instance noise at the current step: `instance_noise` annealed linearly to 0 at `steps`.
+    pub fn instance_noise_sd(&self) -> f64 {
+        self.cfg.instance_noise * (1.0 - self.step as f64 / self.cfg.steps as f64).max(0.0)
+    }
+
+    /// D's scores of a pair in training (both players' steps): the image as D sees it, with the instance
+    /// noise of this step (E and G always see clean images).
+    fn judged(&self, x: &Tensor, z: &Tensor) -> Result<Scores> {
+        let sd = self.instance_noise_sd();
+        let seen = if sd == 0.0 { x.shallow_clone() } else { x + x.f_randn_like()? * sd };
+        Ok(self.models.d.forward_t(&seen, z, true))
     }
 
     /// The losses on a fixed batch without updating anything (for tests and the log).
