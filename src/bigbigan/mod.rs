@@ -220,7 +220,8 @@ impl TrainConfig {
             return Err(fail("steps ≥ 1, d_steps ≥ 1, log_every ≥ 1, batch_size ≥ 2 and 0 ≤ ema_decay < 1 are required".into()));
         }
         let a = &cfg.architecture;
-        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !(cfg.mismatch_weight >= 0.0 && cfg.mismatch_weight.is_finite()) || !(cfg.instance_noise >= 0.0 && cfg.instance_noise.is_finite()) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
+        let finite_non_negative = |v: f64| v >= 0.0 && v.is_finite();
+        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !finite_non_negative(cfg.mismatch_weight) || !finite_non_negative(cfg.instance_noise) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
             return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0, instance_noise ≥ 0 and z_stdev_max > 0 are required".into()));
         }
         if ![a.e_layers, a.d_layers].iter().all(|n| (3..=4).contains(n)) {
