@@ -2,7 +2,7 @@
 //! FID | Cls.) and Table 3 (Method | IS | FID). IS computed with any classifier other than TF Inception's
 //! 1008-way one is marked † and named under the table, never shown as IS plain.
 
-use super::Results;
+use super::{Results, RowResult};
 use crate::genmetrics::GenerationResult;
 
 fn is_cell(g: &GenerationResult) -> String {
@@ -89,9 +89,9 @@ fn mean_sd(values: &[f64], scale: f64, digits: usize) -> String {
     }
 }
 
-/// One variant's values over its seeds.
-struct SeedGroup<'a> {
-    name: &'a str,
+/// One variant's values over its seeds, for one probe feature.
+struct SeedGroup {
+    name: String,
     seeds: usize,
     is: Vec<f64>,
     fid: Vec<f64>,
@@ -99,20 +99,45 @@ struct SeedGroup<'a> {
     top1: Vec<f64>,
 }
 
-fn seed_groups(r: &Results) -> Vec<SeedGroup<'_>> {
-    let mut names: Vec<&str> = Vec::new();
-    for name in r.generation.iter().filter_map(|g| seed_group(&g.variant)).chain(r.rows.iter().filter_map(|row| seed_group(&row.method))) {
-        if !names.contains(&name) {
-            names.push(name);
+/// The probe feature an entry's Cls. was read from: recorded in results since `cls_feature` exists; in older
+/// results, the feature of the row named by `cls_row` whose train-val top-1 it holds.
+fn cls_feature<'a>(g: &'a GenerationResult, rows: &'a [RowResult]) -> Option<&'a str> {
+    if let Some(feature) = &g.cls_feature {
+        return Some(feature);
+    }
+    let (method, cls) = (g.cls_row.as_ref()?, g.cls?);
+    rows.iter().find(|row| &row.method == method && row.probe.train_val_top1 == cls).map(|row| row.feature.as_str())
+}
+
+/// (variant, feature) of a seed's generator entry or probe row; `None` when its name carries no seed.
+fn entry_seed_key<'a>(g: &'a GenerationResult, rows: &'a [RowResult]) -> Option<(&'a str, Option<&'a str>)> {
+    Some((seed_group(&g.variant)?, cls_feature(g, rows)))
+}
+
+fn row_seed_key(row: &RowResult) -> Option<(&str, Option<&str>)> {
+    Some((seed_group(&row.method)?, Some(row.feature.as_str())))
+}
+
+/// Seeds are grouped per variant *and* probe feature: a run file that probes every seed's encoder on AvePool
+/// and on BN+CReLU gets a group for each, never one mean across both features. A generator's entry joins the
+/// group of the feature its Cls. came from. The feature is named only where a variant has more than one group.
+fn seed_groups(r: &Results) -> Vec<SeedGroup> {
+    let mut keys: Vec<(&str, Option<&str>)> = Vec::new();
+    for key in r.generation.iter().filter_map(|g| entry_seed_key(g, &r.rows)).chain(r.rows.iter().filter_map(row_seed_key)) {
+        if !keys.contains(&key) {
+            keys.push(key);
         }
     }
-    names
-        .into_iter()
-        .map(|name| {
-            let entries: Vec<&GenerationResult> = r.generation.iter().filter(|g| seed_group(&g.variant) == Some(name)).collect();
-            let rows: Vec<_> = r.rows.iter().filter(|row| seed_group(&row.method) == Some(name)).collect();
+    keys.iter()
+        .map(|&(name, feature)| {
+            let entries: Vec<&GenerationResult> = r.generation.iter().filter(|g| entry_seed_key(g, &r.rows) == Some((name, feature))).collect();
+            let rows: Vec<&RowResult> = r.rows.iter().filter(|row| row_seed_key(row) == Some((name, feature))).collect();
+            let shared = keys.iter().filter(|k| k.0 == name).count() > 1;
             SeedGroup {
-                name,
+                name: match feature.filter(|_| shared) {
+                    Some(f) => format!("{name} · {f}"),
+                    None => name.to_string(),
+                },
                 seeds: entries.len().max(rows.len()),
                 is: entries.iter().filter_map(|g| g.is.as_ref().map(|i| i.mean)).collect(),
                 fid: entries.iter().map(|g| g.fid).collect(),
@@ -224,8 +249,8 @@ mod tests {
         assert_eq!(mean_sd(&[0.5], 100.0, 1), "50.0 ± 0.0");
     }
 
-    fn group<'a>(name: &'a str, is: &[f64], fid: &[f64], cls: &[f64]) -> SeedGroup<'a> {
-        SeedGroup { name, seeds: 3, is: is.to_vec(), fid: fid.to_vec(), cls: cls.to_vec(), top1: vec![] }
+    fn group(name: &str, is: &[f64], fid: &[f64], cls: &[f64]) -> SeedGroup {
+        SeedGroup { name: name.into(), seeds: 3, is: is.to_vec(), fid: fid.to_vec(), cls: cls.to_vec(), top1: vec![] }
     }
 
     #[test]
@@ -263,6 +288,7 @@ mod tests {
             is: Some(crate::genmetrics::IsResult { label: "IS*".into(), mean: 1.0, std: 0.0, splits: 10 }),
             cls: None,
             cls_row: None,
+            cls_feature: None,
             warnings: Vec::new(),
             seconds: 0.0,
             reused: false,
@@ -274,6 +300,44 @@ mod tests {
                 "† A (seed 1), A (seed 2), B: IS* over 10 splits.",
                 "A (seed 1), A (seed 2): FID of 2048 samples (seed 0) against val (n = 2048), fid-inception-v3 (bilinear).",
                 "B: FID of 500 samples (seed 0) against val (n = 2048), fid-inception-v3 (bilinear).",
+            ]
+        );
+    }
+
+    /// Table 1 over seeds (1,200 steps; `results/bigbigan-fmnist-table1/`, written before entries recorded
+    /// `cls_feature`) with each random-init row duplicated as an AvePool row of 50%: the BN+CReLU group keeps
+    /// the committed report's line, the AvePool rows get their own, and the variants' generator entries still
+    /// join their BN+CReLU rows (their feature read from the row their Cls. came from).
+    #[test]
+    fn seeds_are_grouped_per_feature_never_averaged_across_features() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/bigbigan-fmnist-table1/results.json");
+        let mut r = Results::load(&path).unwrap();
+        assert!(r.generation.iter().all(|g| g.cls_feature.is_none()));
+        let avepool: Vec<RowResult> = r
+            .rows
+            .iter()
+            .filter(|row| row.method.starts_with("Random-init E (seed "))
+            .map(|row| {
+                let mut row = row.clone();
+                row.feature = "avepool".into();
+                row.probe.top1 = 0.5;
+                row.probe.train_val_top1 = 0.5;
+                row
+            })
+            .collect();
+        assert_eq!(avepool.len(), 3);
+        r.rows.extend(avepool);
+        let text = seed_summary(&r);
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("| B") || l.starts_with("| R")).collect();
+        // The first four lines as in results/bigbigan-fmnist-table1/report.md.
+        assert_eq!(
+            lines,
+            [
+                "| BiGAN | 3 | 1.21 ± 0.05 | 306.3 ± 23.2 | 78.5 ± 0.6 | 80.1 ± 0.9 |",
+                "| BigBiGAN | 3 | 1.22 ± 0.06 | 311.0 ± 41.1 | 78.9 ± 1.2 | 78.8 ± 0.8 |",
+                "| BigBiGAN, ↑ E LR | 3 | 1.22 ± 0.07 | 303.1 ± 31.8 | 75.8 ± 1.3 | 76.9 ± 0.8 |",
+                "| Random-init E · bn_crelu | 3 | — | — | 78.9 ± 0.9 | 80.8 ± 0.4 |",
+                "| Random-init E · avepool | 3 | — | — | 50.0 ± 0.0 | 50.0 ± 0.0 |",
             ]
         );
     }
