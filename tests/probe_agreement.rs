@@ -175,7 +175,14 @@ fn the_lambda_path_reaches_each_cold_start_optimum() {
         assert!(fp <= fc + 1e-4 * fc, "λ {l2}: path {fp} above cold start {fc}");
         let (c1, _) = top1_top5(&cold.models[0], &xv, &yv);
         let (p1, _) = top1_top5(&path.models[k], &xv, &yv);
-        assert_within(&format!("λ {l2}: path vs cold top-1"), p1, c1, AGREEMENT);
+        // Where both stop at one optimum, they predict alike. Where the path stops clearly lower, the cold start
+        // stopped short on a flat objective (λ 1e-4 on a 2-core machine of 2026-11-30: cold 0.020515 after 128
+        // iterations, path 0.020155, top-1 0.791 vs 0.795), and the path must only predict no worse.
+        if fp >= fc - 1e-3 * fc {
+            assert_within(&format!("λ {l2}: path vs cold top-1"), p1, c1, AGREEMENT);
+        } else {
+            assert!(p1 >= c1 - AGREEMENT - 1e-9, "λ {l2}: path top-1 {p1} below the cold start's {c1}, though its objective {fp} is lower than {fc}");
+        }
     }
     eprintln!("path: {} passes; cold starts: {cold_iterations} iterations", path.passes);
     assert!(path.passes < cold_iterations, "the path must save work: {} passes vs {cold_iterations}", path.passes);
