@@ -57,9 +57,6 @@ pub struct GenerationResult {
     /// Train-val top-1 of the probe row named by `cls_row` (Table 1's "Cls.").
     pub cls: Option<f64>,
     pub cls_row: Option<String>,
-    /// The feature of that row (Table 1 over seeds groups a variant's seeds per feature); absent in older results.
-    #[serde(default)]
-    pub cls_feature: Option<String>,
     pub warnings: Vec<String>,
     pub seconds: f64,
     /// Taken from an earlier run's finished entry (`seconds` is that run's); absent in older results.

@@ -99,39 +99,31 @@ struct SeedGroup {
     top1: Vec<f64>,
 }
 
-/// The probe feature an entry's Cls. was read from: recorded in results since `cls_feature` exists; in older
-/// results, the feature of the row named by `cls_row` whose train-val top-1 it holds.
-fn cls_feature<'a>(g: &'a GenerationResult, rows: &'a [RowResult]) -> Option<&'a str> {
-    if let Some(feature) = &g.cls_feature {
-        return Some(feature);
-    }
-    let (method, cls) = (g.cls_row.as_ref()?, g.cls?);
-    rows.iter().find(|row| &row.method == method && row.probe.train_val_top1 == cls).map(|row| row.feature.as_str())
-}
-
-/// (variant, feature) of a seed's generator entry or probe row; `None` when its name carries no seed.
-fn entry_seed_key<'a>(g: &'a GenerationResult, rows: &'a [RowResult]) -> Option<(&'a str, Option<&'a str>)> {
-    Some((seed_group(&g.variant)?, cls_feature(g, rows)))
-}
-
-fn row_seed_key(row: &RowResult) -> Option<(&str, Option<&str>)> {
-    Some((seed_group(&row.method)?, Some(row.feature.as_str())))
+/// The probe feature of an entry's Cls.: that of the row its run file's `cls_row` (and `cls_feature`) names,
+/// found as the run found it (results hold their run file, rows and entries in its order).
+fn cls_feature(r: &Results, entry: usize) -> Option<&str> {
+    let row = r.config.generation.get(entry)?.cls_row_index(&r.config.rows).ok()??;
+    r.rows.get(row).map(|row| row.feature.as_str())
 }
 
 /// Seeds are grouped per variant *and* probe feature: a run file that probes every seed's encoder on AvePool
 /// and on BN+CReLU gets a group for each, never one mean across both features. A generator's entry joins the
 /// group of the feature its Cls. came from. The feature is named only where a variant has more than one group.
 fn seed_groups(r: &Results) -> Vec<SeedGroup> {
+    // (variant, feature) of every entry and row whose name carries a seed, computed once.
+    let entries: Vec<((&str, Option<&str>), &GenerationResult)> =
+        r.generation.iter().enumerate().filter_map(|(i, g)| Some(((seed_group(&g.variant)?, cls_feature(r, i)), g))).collect();
+    let rows: Vec<((&str, Option<&str>), &RowResult)> = r.rows.iter().filter_map(|row| Some(((seed_group(&row.method)?, Some(row.feature.as_str())), row))).collect();
     let mut keys: Vec<(&str, Option<&str>)> = Vec::new();
-    for key in r.generation.iter().filter_map(|g| entry_seed_key(g, &r.rows)).chain(r.rows.iter().filter_map(row_seed_key)) {
+    for &key in entries.iter().map(|(key, _)| key).chain(rows.iter().map(|(key, _)| key)) {
         if !keys.contains(&key) {
             keys.push(key);
         }
     }
     keys.iter()
         .map(|&(name, feature)| {
-            let entries: Vec<&GenerationResult> = r.generation.iter().filter(|g| entry_seed_key(g, &r.rows) == Some((name, feature))).collect();
-            let rows: Vec<&RowResult> = r.rows.iter().filter(|row| row_seed_key(row) == Some((name, feature))).collect();
+            let entries: Vec<&GenerationResult> = entries.iter().filter(|(key, _)| *key == (name, feature)).map(|&(_, g)| g).collect();
+            let rows: Vec<&RowResult> = rows.iter().filter(|(key, _)| *key == (name, feature)).map(|&(_, row)| row).collect();
             let shared = keys.iter().filter(|k| k.0 == name).count() > 1;
             SeedGroup {
                 name: match feature.filter(|_| shared) {
@@ -288,7 +280,6 @@ mod tests {
             is: Some(crate::genmetrics::IsResult { label: "IS*".into(), mean: 1.0, std: 0.0, splits: 10 }),
             cls: None,
             cls_row: None,
-            cls_feature: None,
             warnings: Vec::new(),
             seconds: 0.0,
             reused: false,
@@ -304,15 +295,14 @@ mod tests {
         );
     }
 
-    /// Table 1 over seeds (1,200 steps; `results/bigbigan-fmnist-table1/`, written before entries recorded
-    /// `cls_feature`) with each random-init row duplicated as an AvePool row of 50%: the BN+CReLU group keeps
-    /// the committed report's line, the AvePool rows get their own, and the variants' generator entries still
-    /// join their BN+CReLU rows (their feature read from the row their Cls. came from).
+    /// Table 1 over seeds (1,200 steps; `results/bigbigan-fmnist-table1/`) with each random-init row duplicated
+    /// as an AvePool row of 50%: the BN+CReLU group keeps the committed report's line, the AvePool rows get
+    /// their own, and the variants' generator entries still join their BN+CReLU rows (the feature of the row
+    /// their run file's cls_row names).
     #[test]
     fn seeds_are_grouped_per_feature_never_averaged_across_features() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/bigbigan-fmnist-table1/results.json");
         let mut r = Results::load(&path).unwrap();
-        assert!(r.generation.iter().all(|g| g.cls_feature.is_none()));
         let avepool: Vec<RowResult> = r
             .rows
             .iter()

@@ -48,7 +48,7 @@ pub fn evaluate(cfg: &GenerationConfig, default_reference: &str, opts: &ExtractO
         "is_classifier": classifier.as_ref().map(|c| c.weights_sha256().to_string()),
     });
     if let Some(done) = memo.get::<GenerationResult>("generation", &inputs) {
-        return Ok(GenerationResult { variant: cfg.variant.clone(), generator: cfg.generator.clone(), cls_row: cfg.cls_row.clone(), cls: None, cls_feature: None, reused: true, ..done });
+        return Ok(GenerationResult { variant: cfg.variant.clone(), generator: cfg.generator.clone(), cls_row: cfg.cls_row.clone(), cls: None, reused: true, ..done });
     }
 
     let (reference_stats, _, _) = dataset_statistics(inception.as_mut(), &reference, opts)?;
@@ -82,7 +82,6 @@ pub fn evaluate(cfg: &GenerationConfig, default_reference: &str, opts: &ExtractO
         is,
         cls: None,
         cls_row: cfg.cls_row.clone(),
-        cls_feature: None,
         warnings,
         seconds: start.elapsed().as_secs_f64(),
         reused: false,

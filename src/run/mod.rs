@@ -252,7 +252,6 @@ pub fn run_config(run: &RunFile, opts: &RunOptions) -> Result<Results> {
         // Results are one per run.rows entry, in order; the run file was checked at load.
         if let Some(i) = entry.cls_row_index(&run.rows).map_err(|reason| Error::RunFile { path: run.name.clone().into(), reason })? {
             scored.cls = Some(rows[i].probe.train_val_top1);
-            scored.cls_feature = Some(rows[i].feature.clone());
         }
         opts.reporter.info(format!(
             "generation {}: FID {:.2}{} ({} samples, {:.1} s)",
