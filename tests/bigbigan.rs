@@ -22,8 +22,13 @@ fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn config(dir: &std::path::Path) -> TrainConfig {
+    config_with(dir, "")
+}
+
+/// The tiny config with more `[architecture]` lines.
+fn config_with(dir: &std::path::Path, architecture: &str) -> TrainConfig {
     let text = format!(
-        "name = \"tiny\"\ndataset = \"idx:{}\"\ntrain_limit = 64\nout_dir = \"{}\"\nsteps = 3\nlog_every = 3\nbatch_size = 8\nlr_g = 2e-4\nlr_e = 2e-4\nlr_d = 2e-4\n[architecture]\nlatent = 8\ng_width = 4\ne_width = 4\nd_width = 4\nhead_width = 16\nj_width = 16\n",
+        "name = \"tiny\"\ndataset = \"idx:{}\"\ntrain_limit = 64\nout_dir = \"{}\"\nsteps = 3\nlog_every = 3\nbatch_size = 8\nlr_g = 2e-4\nlr_e = 2e-4\nlr_d = 2e-4\n[architecture]\nlatent = 8\ng_width = 4\ne_width = 4\nd_width = 4\nhead_width = 16\nj_width = 16\n{architecture}",
         common::asset("fashion-mnist").display(),
         dir.display()
     );
@@ -288,6 +293,62 @@ fn export_then_load_gives_the_same_outputs() {
     let want = (want.repeat([1, 3, 1, 1]) + 1.0) * 127.5;
     assert_eq!(got.size(), [2, 3, 28, 28]);
     assert!(max_abs_diff(&got, &want) < 1e-3, "{}", max_abs_diff(&got, &want));
+}
+
+/// `kind = "mlp"` (BiGAN's permutation-invariant MNIST networks) keeps every network's contract: G gives
+/// 28×28 images in [-1, 1] from a dense last layer, E's AvePool is its second hidden layer (`e_width` wide,
+/// BN+CReLU twice that), D's F(x) is its last hidden layer (`d_width` wide) and the pixels' order matters
+/// to nothing but the weights; a trained run exports and loads back with the same outputs; and the
+/// convolution-only options are refused for it.
+#[test]
+fn mlp_networks_keep_the_contract_train_and_export() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    // Widths 4, as the tiny dcgan config: the convolutional kinds' AvePool and F(x) would be 4 × 4 wide.
+    let cfg = config_with(dir.path(), "kind = \"mlp\"\n");
+    let a = &cfg.architecture;
+    assert_eq!((a.image_size(), a.f_width(), a.avepool_width()), (28, 4, 4));
+    let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
+    let imgs = images(&cfg);
+    {
+        let m = &t.models;
+        let g = m.g.forward_t(&Tensor::randn([5, a.latent], (Kind::Float, Device::Cpu)), false);
+        assert_eq!(g.size(), [5, 1, 28, 28]);
+        assert!(g.abs().max().double_value(&[]) <= 1.0);
+        let x = imgs.narrow(0, 0, 5);
+        let e = m.e.forward_t(&x, false);
+        assert_eq!((e.avepool.size(), e.bn_crelu.size()), (vec![5, 4], vec![5, 8]));
+        assert_eq!(m.d.features(&x, false).size(), [5, 4]);
+        let s = m.d.forward_t(&x, &e.z_sample, false);
+        assert_eq!(s.s_xz.size(), [5]);
+    }
+    let before = variables_of(&t.models);
+    t.train(&imgs, &bbeval::reporter::Reporter::silent()).unwrap();
+    let after = variables_of(&t.models);
+    for name in ["e/fc0.weight", "g/fc1.weight", "d/f1.weight"] {
+        assert!(max_abs_diff(&before[name], &after[name]) > 0.0, "{name} did not move in 3 steps");
+    }
+    let (e_manifest, g_manifest) = export_run(&mut t, &imgs, 28).unwrap();
+    let m = &t.models;
+    let x = imgs.narrow(0, 0, 4).contiguous();
+    let mut loaded = encoder::open(e_manifest.to_str().unwrap(), 1, &common::cpu()).unwrap();
+    let features = loaded.encode(&Batch { pixels: Vec::<f32>::try_from(&x.flatten(0, -1)).unwrap(), n: 4, shape: [1, 28, 28] }).unwrap();
+    let direct = tch::no_grad(|| m.e.forward_t(&x, false));
+    for (name, want) in [("avepool", &direct.avepool), ("bn_crelu", &direct.bn_crelu), ("z_mean", &direct.z_mean)] {
+        let got = Tensor::from_slice(&features.iter().find(|f| f.name == name).unwrap().values).view([4, -1]);
+        assert!(max_abs_diff(&got, want) < 1e-5, "{name} differs after export: {}", max_abs_diff(&got, want));
+    }
+    let z: Vec<f32> = (0..2 * 8).map(|i| (i as f32 * 0.37).sin()).collect();
+    let got = Generator::open(&g_manifest, Device::Cpu).unwrap().generate(&z, 2).unwrap();
+    let want = tch::no_grad(|| m.g_ema.forward_t(&Tensor::from_slice(&z).view([2, 8]), false));
+    assert!(max_abs_diff(&got, &((want.repeat([1, 3, 1, 1]) + 1.0) * 127.5)) < 1e-3);
+
+    for (extra, refused) in [("e_layers = 4\n", "dcgan\" only"), ("f_readout = \"dense\"\n", "convolutional kinds only")] {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, format!("name = \"bad\"\ndataset = \"idx:x\"\n[architecture]\nkind = \"mlp\"\n{extra}")).unwrap();
+        let err = TrainConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains(refused), "{err}");
+    }
 }
 
 /// `train-bigbigan --export-generator` re-creates the shipped run's generator (not committed: over 1 MB)

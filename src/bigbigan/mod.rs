@@ -11,7 +11,7 @@
 //! unary = true                            # false: BiGAN (joint score s_xz only)
 //! lr_e = 2e-4                             # raise for the paper's "↑ E LR" variant
 //! [architecture]
-//! kind = "dcgan"                          # or "resnet" (32×32, the GPU recipe)
+//! kind = "dcgan"                          # or "resnet" (32×32, the GPU recipe), "mlp" (BiGAN's MNIST nets)
 //! latent = 120
 //! z_stdev_max = 0.5
 //! ```
@@ -46,7 +46,8 @@ pub enum MismatchSide {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Architecture {
-    /// `dcgan` (strided convolutions at 28×28: the CPU recipe) or `resnet` (BigGAN blocks at 32×32).
+    /// `dcgan` (strided convolutions at 28×28: the CPU recipe), `resnet` (BigGAN blocks at 32×32) or `mlp`
+    /// (BiGAN's permutation-invariant MNIST networks: the widths are the hidden layers' units).
     pub kind: nets::NetKind,
     /// Width of z (the paper's 120).
     pub latent: i64,
@@ -227,8 +228,11 @@ impl TrainConfig {
         if ![a.e_layers, a.d_layers].iter().all(|n| (3..=4).contains(n)) {
             return Err(fail(format!("e_layers and d_layers must be 3 or 4 (got {} and {})", a.e_layers, a.d_layers)));
         }
-        if a.kind == nets::NetKind::Resnet && (a.e_layers, a.d_layers) != (3, 3) {
-            return Err(fail("e_layers and d_layers apply to kind = \"dcgan\" only; remove them for kind = \"resnet\"".into()));
+        if a.kind != nets::NetKind::Dcgan && (a.e_layers, a.d_layers) != (3, 3) {
+            return Err(fail(format!("e_layers and d_layers apply to kind = \"dcgan\" only; remove them for kind = \"{}\"", a.kind.name())));
+        }
+        if a.kind == nets::NetKind::Mlp && a.f_readout != nets::Readout::Mean {
+            return Err(fail("f_readout applies to the convolutional kinds only: an mlp's F(x) is already its last hidden layer; remove it".into()));
         }
         if [cfg.lr_g, cfg.lr_e, cfg.lr_d].iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(fail("learning rates must be finite and > 0".into()));

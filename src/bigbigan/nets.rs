@@ -4,6 +4,9 @@
 //! * `dcgan` (the CPU recipe, ~40 MFLOP per image-step at 28×28): G = linear → 7×7 → two transposed convs
 //!   → 28×28; E and D's F = strided convolutions (DCGAN/ALI scale).
 //! * `resnet` (the GPU recipe): BigGAN residual up/down blocks at 32×32 (28×28 padded with −1).
+//! * `mlp` (BiGAN's permutation-invariant MNIST networks, `mnist_mlp` in its official code): two hidden
+//!   fully connected layers of `*_width` units in each network, for comparison with that recipe
+//!   (`tools/bigan_mlp_reference.py`); E's AvePool is its second hidden layer (there is no map to pool).
 //!
 //! * [`Generator`] G(z): images in [-1, 1].
 //! * [`Encoder`] E(x): body → global average pool (**AvePool**), **BN+CReLU** of AvePool (its own batch
@@ -30,6 +33,7 @@ pub enum NetKind {
     #[default]
     Dcgan,
     Resnet,
+    Mlp,
 }
 
 /// How D's F reads its last feature map out (see `Architecture::f_readout`).
@@ -41,11 +45,22 @@ pub enum Readout {
     Dense,
 }
 
+impl NetKind {
+    /// The name a config gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetKind::Dcgan => "dcgan",
+            NetKind::Resnet => "resnet",
+            NetKind::Mlp => "mlp",
+        }
+    }
+}
+
 impl Architecture {
-    /// The side the networks work at: 28 (dcgan) or 32 (resnet: 28×28 images padded with −1).
+    /// The side the networks work at: 28 (dcgan, mlp) or 32 (resnet: 28×28 images padded with −1).
     pub fn image_size(&self) -> i64 {
         match self.kind {
-            NetKind::Dcgan => 28,
+            NetKind::Dcgan | NetKind::Mlp => 28,
             NetKind::Resnet => 32,
         }
     }
@@ -57,14 +72,25 @@ impl Architecture {
             NetKind::Dcgan if self.d_layers == 4 => 3,
             NetKind::Dcgan => self.image_size() / 4,
             NetKind::Resnet => self.image_size() / 8,
+            // No map: F's last hidden layer is already a vector (the readout option is refused for mlp).
+            NetKind::Mlp => 1,
         }
     }
 
     /// Width of F(x).
     pub fn f_width(&self) -> i64 {
-        match self.f_readout {
-            Readout::Mean => 4 * self.d_width,
-            Readout::Dense => self.head_width,
+        match (self.kind, self.f_readout) {
+            (NetKind::Mlp, _) => self.d_width,
+            (_, Readout::Mean) => 4 * self.d_width,
+            (_, Readout::Dense) => self.head_width,
+        }
+    }
+
+    /// Width of E's AvePool (its BN+CReLU is twice that).
+    pub fn avepool_width(&self) -> i64 {
+        match self.kind {
+            NetKind::Mlp => self.e_width,
+            _ => 4 * self.e_width,
         }
     }
 }
@@ -73,8 +99,10 @@ impl Architecture {
 pub struct Generator {
     latent: i64,
     kind: NetKind,
-    /// resnet: fc → 4×4; dcgan: fc → 7×7.
+    /// resnet: fc → 4×4; dcgan: fc → 7×7; mlp: fc → the first hidden layer.
     fc: nn::Linear,
+    /// mlp: the second hidden layer and the output layer (784 pixels).
+    hidden: Vec<(nn::Linear, Option<nn::BatchNorm>)>,
     bn_fc: Option<nn::BatchNorm>,
     up: Vec<ResUp>,
     deconv: Vec<(nn::ConvTranspose2D, Option<nn::BatchNorm>)>,
@@ -95,6 +123,7 @@ impl Generator {
                     kind: a.kind,
                     fc: nn::linear(p / "fc", a.latent, widths[0] * 16, Default::default()),
                     bn_fc: None,
+                    hidden: Vec::new(),
                     up: (0..3).map(|i| ResUp::new(p / format!("up{i}"), widths[i], widths[i + 1])).collect(),
                     deconv: Vec::new(),
                     bn: Some(nn::batch_norm2d(p / "bn", widths[3], Default::default())),
@@ -110,6 +139,7 @@ impl Generator {
                     kind: a.kind,
                     fc: nn::linear(p / "fc", a.latent, 4 * w * 49, Default::default()),
                     bn_fc: Some(nn::batch_norm1d(p / "bn_fc", 4 * w * 49, Default::default())),
+                    hidden: Vec::new(),
                     up: Vec::new(),
                     deconv: vec![
                         (nn::conv_transpose2d(p / "deconv0", 4 * w, 2 * w, 4, cfg), Some(nn::batch_norm2d(p / "bn0", 2 * w, Default::default()))),
@@ -121,6 +151,25 @@ impl Generator {
                     side: 7,
                 }
             }
+            NetKind::Mlp => {
+                let pixels = a.channels * 28 * 28;
+                Generator {
+                    latent: a.latent,
+                    kind: a.kind,
+                    fc: nn::linear(p / "fc", a.latent, w, Default::default()),
+                    bn_fc: Some(nn::batch_norm1d(p / "bn_fc", w, Default::default())),
+                    hidden: vec![
+                        (nn::linear(p / "fc1", w, w, Default::default()), Some(nn::batch_norm1d(p / "bn1", w, Default::default()))),
+                        (nn::linear(p / "out", w, pixels, Default::default()), None),
+                    ],
+                    up: Vec::new(),
+                    deconv: Vec::new(),
+                    bn: None,
+                    out: None,
+                    width: a.channels,
+                    side: 28,
+                }
+            }
         }
     }
 
@@ -129,6 +178,15 @@ impl Generator {
         let mut h = self.fc.forward(z);
         if let Some(bn) = &self.bn_fc {
             h = bn.forward_t(&h, train).relu();
+        }
+        if self.kind == NetKind::Mlp {
+            for (fc, bn) in &self.hidden {
+                h = fc.forward(&h);
+                if let Some(bn) = bn {
+                    h = bn.forward_t(&h, train).relu();
+                }
+            }
+            return h.tanh().view([-1, self.width, self.side, self.side]);
         }
         let mut h = h.view([-1, self.width, self.side, self.side]);
         match self.kind {
@@ -139,7 +197,7 @@ impl Generator {
                 let h = self.bn.as_ref().map_or(h.shallow_clone(), |bn| bn.forward_t(&h, train).relu());
                 self.out.as_ref().map_or(h.shallow_clone(), |o| o.forward_t(&h, train)).tanh()
             }
-            NetKind::Dcgan => {
+            NetKind::Dcgan | NetKind::Mlp => {
                 for (conv, bn) in &self.deconv {
                     h = conv.forward(&h);
                     if let Some(bn) = bn {
@@ -172,6 +230,8 @@ enum EncoderBody {
     // Boxed: its batch-norm layers make it ten times the size of the DCGAN variant.
     Resnet { stem: Box<nn::Conv2D>, blocks: Vec<ResDown>, bn_out: Box<nn::BatchNorm> },
     Dcgan { convs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)> },
+    /// Flattened pixels → FC → LReLU → FC → BN → LReLU (BiGAN's `mnist_mlp`).
+    Mlp { layers: Vec<(nn::Linear, Option<nn::BatchNorm>)> },
 }
 
 #[derive(Debug)]
@@ -191,7 +251,7 @@ pub struct Encoder {
 impl Encoder {
     pub fn new(p: &nn::Path, a: &Architecture) -> Encoder {
         let w = a.e_width;
-        let width = 4 * w;
+        let width = a.avepool_width();
         let body = match a.kind {
             NetKind::Resnet => {
                 let widths = [w, 2 * w, 4 * w, 4 * w];
@@ -213,6 +273,12 @@ impl Encoder {
                 }
                 EncoderBody::Dcgan { convs }
             }
+            NetKind::Mlp => EncoderBody::Mlp {
+                layers: vec![
+                    (nn::linear(p / "fc0", a.channels * 28 * 28, w, Default::default()), None),
+                    (nn::linear(p / "fc1", w, w, Default::default()), Some(nn::batch_norm1d(p / "bn1", w, Default::default()))),
+                ],
+            },
         };
         Encoder {
             body,
@@ -248,6 +314,14 @@ impl Encoder {
                     h = lrelu(&bn.as_ref().map_or(h.shallow_clone(), |bn| bn.forward_t(&h, train)));
                 }
                 h.mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+            }
+            EncoderBody::Mlp { layers } => {
+                let mut h = x.flatten(1, -1);
+                for (fc, bn) in layers {
+                    h = fc.forward(&h);
+                    h = lrelu(&bn.as_ref().map_or(h.shallow_clone(), |bn| bn.forward_t(&h, train)));
+                }
+                h
             }
         };
         let b = self.bn_feature.forward_t(&avepool, train);
@@ -294,6 +368,7 @@ pub struct Scores {
 enum ImageBody {
     Resnet(Vec<ResDown>),
     Dcgan(Vec<SnConv>),
+    Mlp(Vec<SnLinear>),
 }
 
 #[derive(Debug)]
@@ -331,6 +406,7 @@ impl Discriminator {
                 }
                 ImageBody::Dcgan(convs)
             }
+            NetKind::Mlp => ImageBody::Mlp(vec![SnLinear::new(p / "f0", a.channels * 28 * 28, w), SnLinear::new(p / "f1", w, w)]),
         };
         let (m, jw, latent, fw) = (a.head_width, a.j_width, a.latent, a.f_width());
         let side = a.f_map_side();
@@ -364,6 +440,14 @@ impl Discriminator {
                     h = lrelu(&c.forward_t(&h, train)).dropout(self.dropout, train);
                 }
                 h
+            }
+            // Already a vector: F(x) is the last hidden layer.
+            ImageBody::Mlp(layers) => {
+                let mut h = x.flatten(1, -1);
+                for l in layers {
+                    h = lrelu(&l.forward_t(&h, train)).dropout(self.dropout, train);
+                }
+                return h;
             }
         };
         match &self.readout {
