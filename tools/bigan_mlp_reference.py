@@ -36,18 +36,25 @@ with bbeval manifests (`DIR/bigan-mlp-reference-e-random.*`, `DIR/bigan-mlp-refe
 in [-1, 1] as bbeval feeds it, output `avepool`, 1024 wide; BN statistics calibrated on 16 × 128 seeded
 training images first, as bbeval calibrates its own exports), so `bbeval run` probes them on its protocol.
 
-Prints one line per evaluation. 2 CPU threads by default: ≈ 32 s per epoch on the 2-core machine.
+Prints one line per evaluation. 2 CPU threads by default: ≈ 32 s per epoch on the 2-core machine. Each
+evaluation reseeds torch afterwards (from the seed and the step), so runs of one seed with evaluations at
+different points train on different latents after the first.
 """
 import argparse
 import gzip
 import os
 import time
+import warnings
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+
+# The script's probe is a quick reading at 300 L-BFGS iterations (bbeval's own protocol is the careful one).
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
