@@ -179,14 +179,12 @@ impl Generator {
         if let Some(bn) = &self.bn_fc {
             h = bn.forward_t(&h, train).relu();
         }
-        if self.kind == NetKind::Mlp {
-            for (fc, bn) in &self.hidden {
-                h = fc.forward(&h);
-                if let Some(bn) = bn {
-                    h = bn.forward_t(&h, train).relu();
-                }
+        // mlp's dense layers (none for the other kinds): the last gives the 784 pixels before tanh.
+        for (fc, bn) in &self.hidden {
+            h = fc.forward(&h);
+            if let Some(bn) = bn {
+                h = bn.forward_t(&h, train).relu();
             }
-            return h.tanh().view([-1, self.width, self.side, self.side]);
         }
         let mut h = h.view([-1, self.width, self.side, self.side]);
         match self.kind {
@@ -197,6 +195,7 @@ impl Generator {
                 let h = self.bn.as_ref().map_or(h.shallow_clone(), |bn| bn.forward_t(&h, train).relu());
                 self.out.as_ref().map_or(h.shallow_clone(), |o| o.forward_t(&h, train)).tanh()
             }
+            // mlp has no deconvolutions: only the tanh.
             NetKind::Dcgan | NetKind::Mlp => {
                 for (conv, bn) in &self.deconv {
                     h = conv.forward(&h);
