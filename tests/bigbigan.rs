@@ -272,8 +272,13 @@ fn export_then_load_gives_the_same_outputs() {
     let out = dir.path().join("export");
     let e_manifest = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, 28, &out, "tiny-e", "test").unwrap();
     let g_manifest = export_generator(&m.g_ema, &mut m.vs_g_ema, &out, "tiny-g", "test").unwrap();
+    assert_exports_reproduce(m, &imgs, &e_manifest, &g_manifest);
+}
 
-    // Encoder: the harness feeds 28×28 gray pixels in [-1, 1]; the export pads them itself.
+/// The exported encoder and generator, loaded as the harness loads them, give what the networks give:
+/// E's outputs on 6 training images (the harness feeds 28×28 gray pixels in [-1, 1]; the export pads them
+/// itself) and G's images for the same z (gray repeated to RGB, mapped to 0–255 by the harness).
+fn assert_exports_reproduce(m: &Models, imgs: &Tensor, e_manifest: &std::path::Path, g_manifest: &std::path::Path) {
     let x28 = imgs.narrow(0, 0, 6).contiguous();
     let mut loaded = encoder::open(e_manifest.to_str().unwrap(), 1, &common::cpu()).unwrap();
     let pixels = Vec::<f32>::try_from(&x28.flatten(0, -1)).unwrap();
@@ -285,8 +290,7 @@ fn export_then_load_gives_the_same_outputs() {
         assert!(max_abs_diff(&got, want) < 1e-5, "{name} differs after export: {}", max_abs_diff(&got, want));
     }
 
-    // Generator: same images for the same z, gray repeated to RGB, mapped to 0–255 by the harness.
-    let g = Generator::open(&g_manifest, Device::Cpu).unwrap();
+    let g = Generator::open(g_manifest, Device::Cpu).unwrap();
     let z: Vec<f32> = (0..2 * 8).map(|i| (i as f32 * 0.37).sin()).collect();
     let got = g.generate(&z, 2).unwrap();
     let want = tch::no_grad(|| m.g_ema.forward_t(&Tensor::from_slice(&z).view([2, 8]), false));
@@ -297,9 +301,9 @@ fn export_then_load_gives_the_same_outputs() {
 
 /// `kind = "mlp"` (BiGAN's permutation-invariant MNIST networks) keeps every network's contract: G gives
 /// 28×28 images in [-1, 1] from a dense last layer, E's AvePool is its second hidden layer (`e_width` wide,
-/// BN+CReLU twice that), D's F(x) is its last hidden layer (`d_width` wide) and the pixels' order matters
-/// to nothing but the weights; a trained run exports and loads back with the same outputs; and the
-/// convolution-only options are refused for it.
+/// BN+CReLU twice that) and D's F(x) is its last hidden layer (`d_width` wide); three steps move all three;
+/// a trained run exports and loads back with the same outputs; and the convolution-only options are refused
+/// for it.
 #[test]
 fn mlp_networks_keep_the_contract_train_and_export() {
     let _turn = rng_lock();
@@ -329,19 +333,7 @@ fn mlp_networks_keep_the_contract_train_and_export() {
         assert!(max_abs_diff(&before[name], &after[name]) > 0.0, "{name} did not move in 3 steps");
     }
     let (e_manifest, g_manifest) = export_run(&mut t, &imgs, 28).unwrap();
-    let m = &t.models;
-    let x = imgs.narrow(0, 0, 4).contiguous();
-    let mut loaded = encoder::open(e_manifest.to_str().unwrap(), 1, &common::cpu()).unwrap();
-    let features = loaded.encode(&Batch { pixels: Vec::<f32>::try_from(&x.flatten(0, -1)).unwrap(), n: 4, shape: [1, 28, 28] }).unwrap();
-    let direct = tch::no_grad(|| m.e.forward_t(&x, false));
-    for (name, want) in [("avepool", &direct.avepool), ("bn_crelu", &direct.bn_crelu), ("z_mean", &direct.z_mean)] {
-        let got = Tensor::from_slice(&features.iter().find(|f| f.name == name).unwrap().values).view([4, -1]);
-        assert!(max_abs_diff(&got, want) < 1e-5, "{name} differs after export: {}", max_abs_diff(&got, want));
-    }
-    let z: Vec<f32> = (0..2 * 8).map(|i| (i as f32 * 0.37).sin()).collect();
-    let got = Generator::open(&g_manifest, Device::Cpu).unwrap().generate(&z, 2).unwrap();
-    let want = tch::no_grad(|| m.g_ema.forward_t(&Tensor::from_slice(&z).view([2, 8]), false));
-    assert!(max_abs_diff(&got, &((want.repeat([1, 3, 1, 1]) + 1.0) * 127.5)) < 1e-3);
+    assert_exports_reproduce(&t.models, &imgs, &e_manifest, &g_manifest);
 
     for (extra, refused) in [("e_layers = 4\n", "dcgan\" only"), ("f_readout = \"dense\"\n", "convolutional kinds only")] {
         let path = dir.path().join("bad.toml");

@@ -86,6 +86,11 @@ impl Architecture {
         }
     }
 
+    /// Values in one image at the networks' side: what mlp's first layers read and its G writes.
+    pub fn pixels(&self) -> i64 {
+        self.channels * self.image_size() * self.image_size()
+    }
+
     /// Width of E's AvePool (its BN+CReLU is twice that).
     pub fn avepool_width(&self) -> i64 {
         match self.kind {
@@ -152,7 +157,6 @@ impl Generator {
                 }
             }
             NetKind::Mlp => {
-                let pixels = a.channels * 28 * 28;
                 Generator {
                     latent: a.latent,
                     kind: a.kind,
@@ -160,14 +164,14 @@ impl Generator {
                     bn_fc: Some(nn::batch_norm1d(p / "bn_fc", w, Default::default())),
                     hidden: vec![
                         (nn::linear(p / "fc1", w, w, Default::default()), Some(nn::batch_norm1d(p / "bn1", w, Default::default()))),
-                        (nn::linear(p / "out", w, pixels, Default::default()), None),
+                        (nn::linear(p / "out", w, a.pixels(), Default::default()), None),
                     ],
                     up: Vec::new(),
                     deconv: Vec::new(),
                     bn: None,
                     out: None,
                     width: a.channels,
-                    side: 28,
+                    side: a.image_size(),
                 }
             }
         }
@@ -274,7 +278,7 @@ impl Encoder {
             }
             NetKind::Mlp => EncoderBody::Mlp {
                 layers: vec![
-                    (nn::linear(p / "fc0", a.channels * 28 * 28, w, Default::default()), None),
+                    (nn::linear(p / "fc0", a.pixels(), w, Default::default()), None),
                     (nn::linear(p / "fc1", w, w, Default::default()), Some(nn::batch_norm1d(p / "bn1", w, Default::default()))),
                 ],
             },
@@ -405,7 +409,7 @@ impl Discriminator {
                 }
                 ImageBody::Dcgan(convs)
             }
-            NetKind::Mlp => ImageBody::Mlp(vec![SnLinear::new(p / "f0", a.channels * 28 * 28, w), SnLinear::new(p / "f1", w, w)]),
+            NetKind::Mlp => ImageBody::Mlp(vec![SnLinear::new(p / "f0", a.pixels(), w), SnLinear::new(p / "f1", w, w)]),
         };
         let (m, jw, latent, fw) = (a.head_width, a.j_width, a.latent, a.f_width());
         let side = a.f_map_side();
