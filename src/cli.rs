@@ -242,16 +242,21 @@ pub enum Command {
         /// Override the config's seed (and write to `<out_dir>-seed<N>`).
         #[arg(long)]
         seed: Option<u64>,
+        /// Stop training after the first step that ends past this many seconds (counted from the first
+        /// step), checkpoint and export there; `--resume` continues to the config's steps. For a lent GPU's
+        /// fixed minutes.
+        #[arg(long, value_name = "SECONDS")]
+        max_seconds: Option<f64>,
         /// Only re-create the EMA generator's export from the checkpoint (no training; the encoder's exports
         /// are left as they are). `make build` does this for the shipped run, whose generator is not committed.
-        #[arg(long, conflicts_with_all = ["resume", "steps"])]
+        #[arg(long, conflicts_with_all = ["resume", "steps", "max_seconds"])]
         export_generator: bool,
         /// Diagnostic, no training: ask the checkpoint's D whether it checks the pairing of encoder pairs
         /// (x, E(x)) (on training images, so the dataset is read) and of generator pairs (G(z), z); train a
         /// fresh D of the run's architecture for this many steps to tell (G(z), z) from (G(z), z′) with G
         /// frozen; then train a copy of G alone for this many steps towards the frozen D, and towards E itself,
         /// and a copy of E alone towards the fresh D (its check of G's pairing), and towards G itself.
-        #[arg(long, value_name = "STEPS", conflicts_with_all = ["resume", "steps", "export_generator"])]
+        #[arg(long, value_name = "STEPS", conflicts_with_all = ["resume", "steps", "max_seconds", "export_generator"])]
         pairing_probe: Option<usize>,
         #[command(flatten)]
         compute: ComputeFlags,

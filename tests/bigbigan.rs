@@ -541,6 +541,42 @@ fn training_is_deterministic_on_cpu_and_resumes_from_its_checkpoint() {
     assert_eq!(log.matches("step,d_loss").count(), 1, "{log}");
 }
 
+/// `--max-seconds`: a zero budget stops after the first step, which is logged and checkpointed as a last
+/// step is (so a lent GPU's run comes back resumable), and `--resume` restores that step's weights and goes
+/// on to the config's steps.
+#[test]
+fn a_time_budget_stops_at_a_logged_checkpoint_that_resumes_to_the_configs_steps() {
+    use bbeval::bigbigan::train::Stopped;
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let silent = bbeval::reporter::Reporter::silent();
+    let cfg = config(dir.path());
+    let imgs = images(&cfg);
+    let initial = variables_of(&Trainer::new(cfg.clone(), Device::Cpu).unwrap().models);
+    let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
+    assert_eq!(t.train_within(&imgs, &silent, Some(std::time::Duration::ZERO)).unwrap(), Stopped::TimeBudget);
+    assert_eq!(t.step, 1, "a zero budget still trains one step");
+    let log = std::fs::read_to_string(cfg.out_dir().join("train_log.csv")).unwrap();
+    let steps: Vec<&str> = log.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(steps, ["1"], "the stopping step is logged (log_every is 3): {log}");
+
+    let mut resumed = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
+    assert_eq!(resumed.resume().unwrap(), 1, "the stopping step is checkpointed");
+    let (stopped_at, restored) = (variables_of(&t.models), variables_of(&resumed.models));
+    let mut moved = 0.0f64;
+    for (k, v) in &stopped_at {
+        assert!(max_abs_diff(v, &restored[k]) == 0.0, "{k} is not the stopping step's");
+        moved = moved.max(max_abs_diff(v, &initial[k]));
+    }
+    assert!(moved > 0.0, "the checkpoint holds the initial weights, not the trained step's");
+    // A budget the run does not reach changes nothing: it finishes at the config's steps.
+    assert_eq!(resumed.train_within(&imgs, &silent, Some(std::time::Duration::from_secs(3600))).unwrap(), Stopped::Finished);
+    assert_eq!(resumed.step, 3);
+    let log = std::fs::read_to_string(cfg.out_dir().join("train_log.csv")).unwrap();
+    let steps: Vec<&str> = log.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(steps, ["1", "3"], "{log}");
+}
+
 #[test]
 fn a_config_with_zero_d_steps_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -32,6 +32,15 @@ pub(super) fn adam(vs: &nn::VarStore, lr: f64, beta1: f64) -> Result<nn::Optimiz
     Ok(nn::Adam { beta1, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }.build(vs, lr)?)
 }
 
+/// Why [`Trainer::train_within`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// At `cfg.steps`.
+    Finished,
+    /// Earlier, at the first step past the time budget (checkpointed and logged).
+    TimeBudget,
+}
+
 /// Losses and mean scores of one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepLosses {
@@ -245,6 +254,13 @@ impl Trainer {
     /// with diagnostics every `log_every` steps in `<out_dir>/train_log.csv`, plotted into
     /// `train_log.png` at the end.
     pub fn train(&mut self, images: &Tensor, reporter: &crate::reporter::Reporter) -> Result<()> {
+        self.train_within(images, reporter, None).map(|_| ())
+    }
+
+    /// [`Self::train`], but stop after the first step that ends past `budget` (a lent GPU's minutes are
+    /// counted): that step gets its log line and a checkpoint, as the last step does, so the run exports
+    /// and resumes from there (`--resume` continues to `cfg.steps`).
+    pub fn train_within(&mut self, images: &Tensor, reporter: &crate::reporter::Reporter, budget: Option<std::time::Duration>) -> Result<Stopped> {
         let out = self.cfg.out_dir();
         std::fs::create_dir_all(&out).at(&out)?;
         let log_path = out.join("train_log.csv");
@@ -261,26 +277,34 @@ impl Trainer {
         let bar = reporter.bar(self.cfg.steps as u64, format!("train {}", self.cfg.name));
         bar.set_position(self.step as u64);
         let start = std::time::Instant::now();
+        let mut stopped = Stopped::Finished;
         while self.step < self.cfg.steps {
             let l = self.train_step(images)?;
             if !(l.d.is_finite() && l.eg.is_finite()) {
                 self.save_checkpoint()?;
                 return Err(Error::Training { name: self.cfg.name.clone(), reason: format!("diverged at step {} (D loss {}, E/G loss {}); lower the learning rates (the last checkpoint is kept)", self.step, l.d, l.eg) });
             }
-            if self.step.is_multiple_of(self.cfg.log_every) || self.step == self.cfg.steps {
+            if budget.is_some_and(|b| start.elapsed() >= b) && self.step < self.cfg.steps {
+                stopped = Stopped::TimeBudget;
+            }
+            let last = self.step == self.cfg.steps || stopped == Stopped::TimeBudget;
+            if self.step.is_multiple_of(self.cfg.log_every) || last {
                 let row = probe.measure(&self.models)?;
                 writeln!(log, "{},{:.5},{:.5},{},{:.1}", self.step, l.d, l.eg, row.csv(), seconds_before + start.elapsed().as_secs_f64()).at(&log_path)?;
                 bar.set_message(format!("D {:.3} EG {:.3} corr {:.2}", l.d, l.eg, row.corr_z));
             }
             bar.inc(1);
-            if self.step.is_multiple_of(self.cfg.checkpoint_every) || self.step == self.cfg.steps {
+            if self.step.is_multiple_of(self.cfg.checkpoint_every) || last {
                 self.save_checkpoint()?;
+            }
+            if stopped == Stopped::TimeBudget {
+                break;
             }
         }
         bar.finish_and_clear();
         drop(log);
         diagnostics::plot(&log_path, &out.join("train_log.png"))?;
-        Ok(())
+        Ok(stopped)
     }
 }
 

@@ -62,12 +62,12 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             gate::check(&out, &baseline, run.as_deref(), &tolerance, interval, allow_mixed_versions, dir.as_deref(), &compute)
         }
         Command::Reconstruct { encoder, generator, dataset, n, seed, out: png, compute } => measure::reconstruct(&out, &encoder, &generator, &dataset, n, seed, &png, &context(&compute)?),
-        Command::TrainBigbigan { config, resume, steps, seed, export_generator, pairing_probe, compute } => {
+        Command::TrainBigbigan { config, resume, steps, seed, max_seconds, export_generator, pairing_probe, compute } => {
             let ctx = context(&compute)?;
             match (export_generator, pairing_probe) {
                 (true, _) => train::export_generator(&out, &config, seed, &ctx),
                 (false, Some(probe_steps)) => train::pairing_probe(&out, &config, seed, probe_steps, &ctx),
-                (false, None) => train::train_bigbigan(&out, &config, resume, steps, seed, &ctx),
+                (false, None) => train::train_bigbigan(&out, &config, train::TrainFlags { resume, steps, seed, max_seconds }, &ctx),
             }
         }
         Command::ImportTfhub { module, name, out: dir, architecture, images, tools, compute } => {

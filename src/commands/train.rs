@@ -3,12 +3,13 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bbeval::bigbigan::export::{export_generator_of_run, export_random_encoder, export_run};
 use bbeval::bigbigan::follow::{encoder_follow, generator_follow, EncoderTarget, FollowPoint, GeneratorTarget};
 use bbeval::bigbigan::pairing::{game_d_encoder_pairing, game_d_pairing, pairing_capacity, PairingProbe};
-use bbeval::bigbigan::train::{load_images, Trainer};
+use bbeval::bigbigan::train::{load_images, Stopped, Trainer};
 use bbeval::bigbigan::TrainConfig;
 use bbeval::context::ExecutionContext;
 use serde_json::json;
@@ -24,7 +25,20 @@ fn load_config(config: &Path, seed: Option<u64>) -> Result<TrainConfig> {
     })
 }
 
-pub fn train_bigbigan(out: &Output, config: &Path, resume: bool, steps: Option<usize>, seed: Option<u64>, ctx: &ExecutionContext) -> Result<ExitCode> {
+/// `train-bigbigan`'s flags for a training run.
+pub struct TrainFlags {
+    pub resume: bool,
+    pub steps: Option<usize>,
+    pub seed: Option<u64>,
+    pub max_seconds: Option<f64>,
+}
+
+pub fn train_bigbigan(out: &Output, config: &Path, flags: TrainFlags, ctx: &ExecutionContext) -> Result<ExitCode> {
+    let TrainFlags { resume, steps, seed, max_seconds } = flags;
+    let budget = match max_seconds {
+        None => None,
+        Some(s) => Some(Duration::try_from_secs_f64(s).map_err(|_| anyhow::anyhow!("--max-seconds {s}: give a number of seconds ≥ 0"))?),
+    };
     let mut cfg = load_config(config, seed)?;
     if let Some(steps) = steps {
         cfg.steps = steps;
@@ -57,12 +71,17 @@ pub fn train_bigbigan(out: &Output, config: &Path, resume: bool, steps: Option<u
         ctx.describe()
     ));
     let start = std::time::Instant::now();
-    trainer.train(&images, &out.reporter).with_context(|| format!("training {}", cfg.name))?;
+    let stopped = trainer.train_within(&images, &out.reporter, budget).with_context(|| format!("training {}", cfg.name))?;
     let (e, g) = export_run(&mut trainer, &images, side)?;
     let log = cfg.out_dir().join("train_log.csv");
     let seconds = start.elapsed().as_secs_f64();
-    out.emit(&json!({ "name": cfg.name, "step": trainer.step, "seconds": seconds, "encoder": e, "generator": g, "log": log, "device": ctx.device_name() }), || {
+    let by_budget = stopped == Stopped::TimeBudget;
+    let record = json!({ "name": cfg.name, "step": trainer.step, "steps": cfg.steps, "stopped_by_time_budget": by_budget, "seconds": seconds, "encoder": e, "generator": g, "log": log, "device": ctx.device_name() });
+    out.emit(&record, || {
         println!("trained {} to step {} in {seconds:.0} s", cfg.name, trainer.step);
+        if by_budget {
+            println!("stopped by --max-seconds at step {} of {}; --resume continues from the checkpoint", trainer.step, cfg.steps);
+        }
         println!("encoder: {}\ngenerator: {}\nlog: {}", e.display(), g.display(), log.display());
     })?;
     Ok(ExitCode::SUCCESS)
