@@ -14,7 +14,7 @@ export LIBTORCH_USE_PYTORCH := 1
 CARGO      := cargo
 BIN        := $(CARGO_TARGET_DIR)/release/bbeval
 
-.PHONY: setup venv assets build demo test ci-smoke bench figures clean-cache import-tfhub tfhub-env slurm-test gpu-bundle gpu-check-cpu
+.PHONY: setup venv assets build demo test ci-smoke bench figures clean-cache import-tfhub tfhub-env slurm-test gpu-bundle gpu-recipe-bundle gpu-check-cpu gpu-recipe-cpu
 setup: venv assets
 
 venv: $(VENV)/.bbeval-ok
@@ -76,9 +76,19 @@ slurm-test: build
 gpu-bundle: build
 	tools/make_gpu_bundle.sh gpu-bundle
 
+# The GPU recipe's bundle alone (binary, libraries, tools/gpu_recipe.sh, configs: 7.6 MiB), so that one device
+# call can carry it beside assets/fashion-mnist.
+gpu-recipe-bundle: build
+	tools/make_gpu_bundle.sh --recipe gpu-bundle
+
 # The GPU check in its CPU mode (tiny sizes), to keep the script working where there is no GPU.
 gpu-check-cpu: build
 	BBEVAL=$(BIN) PYTHON=$(PY) tools/gpu_check.sh --cpu-mode gpu-check-cpu.md
+
+# The GPU recipe's one-call script in its CPU mode (4 steps, scratch run folder), to keep it working where
+# there is no GPU.
+gpu-recipe-cpu: build
+	BBEVAL=$(BIN) PYTHON=$(PY) tools/gpu_recipe.sh --cpu-mode gpu-recipe-cpu
 
 clean-cache:
 	rm -rf .bbeval-cache

@@ -97,3 +97,34 @@ fn train_bigbigan_export_generator_re_creates_the_shipped_generator() {
     assert!((towards_d[0]["corr"].as_f64().unwrap() - 0.006).abs() < 0.005, "{out}");
     assert_eq!(v["lr_e"].as_f64(), Some(2e-4), "{out}");
 }
+
+/// Every config and run file shipped in eval/ loads (a typo in one, e.g. a run file written for a GPU run
+/// that has not happened yet, is caught here rather than by its first user). A training config names its
+/// dataset as a string (`dataset = "idx:..."`), a run file as a `[dataset]` table.
+#[test]
+fn every_shipped_training_config_and_run_file_loads() {
+    let (mut configs, mut run_files) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(common::root().join("eval")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let value: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if value.get("dataset").is_some_and(|d| d.is_str()) {
+            bbeval::bigbigan::TrainConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            configs.push(name);
+        } else {
+            bbeval::runfile::RunFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            run_files.push(name);
+        }
+    }
+    configs.sort();
+    run_files.sort();
+    for shipped in ["bigbigan-fmnist.toml", "bigbigan-fmnist-gpu.toml", "bigan-fmnist-mlp.toml"] {
+        assert!(configs.iter().any(|c| c == shipped), "{shipped} not among the training configs {configs:?}");
+    }
+    for shipped in ["demo.toml", "ci-smoke.toml", "bigbigan-fmnist-probe.toml", "bigbigan-fmnist-gpu-probe.toml", "imagenet-table2.toml"] {
+        assert!(run_files.iter().any(|c| c == shipped), "{shipped} not among the run files {run_files:?}");
+    }
+}

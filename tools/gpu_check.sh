@@ -154,36 +154,8 @@ step() {
 
 # ------------------------------------------------------------------------------------------------ set-up
 echo "bbeval GPU check: mode $([[ $CPU_MODE == 1 ]] && echo cpu || echo gpu), work dir $WORK, output $OUT_FILE" >&2
-TORCHLIB="$("$PYTHON" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>"$WORK/logs/torchlib.err")"
-# Bundled libraries (fontconfig, freetype, png, expat, brotli, ...) only where the system lacks them: a bundled
-# copy built against a newer glibc than the machine's would not load, the system's always does.
-LIBSEL="$WORK/lib"
-mkdir -p "$LIBSEL"
-BUNDLED_USED=()
-LDCONFIG="$(command -v ldconfig || echo /sbin/ldconfig)"
-if [[ -d "$ROOT/lib" ]]; then
-  SYSLIBS="$("$LDCONFIG" -p 2>/dev/null || true)"
-  for f in "$ROOT"/lib/*.so*; do
-    [[ -e "$f" ]] || continue
-    so="$(basename "$f")"
-    if ! grep -qE "^[[:space:]]+${so//./\\.} \(.*x86-64" <<<"$SYSLIBS"; then
-      ln -sf "$f" "$LIBSEL/$so"; BUNDLED_USED+=("$so")
-    fi
-  done
-fi
-LIBMODE="system libraries + missing ones from the bundle"
-export LD_LIBRARY_PATH="$TORCHLIB:$LIBSEL${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if ! "$BBEVAL" --version >"$WORK/logs/version.out" 2>"$WORK/logs/version.err" && [[ -d "$ROOT/lib" ]]; then
-  LIBMODE="all bundled libraries (the system's did not let bbeval start: $(tail -c 300 "$WORK/logs/version.err" | tr '\n' ' '))"
-  export LD_LIBRARY_PATH="$TORCHLIB:$ROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  BUNDLED_USED=(all)
-  "$BBEVAL" --version >"$WORK/logs/version.out" 2>"$WORK/logs/version.err"
-fi
-BB_OK=1
-if ! grep -q bbeval "$WORK/logs/version.out"; then
-  BB_OK=0
-  ldd "$BBEVAL" > "$WORK/logs/ldd.out" 2>&1
-fi
+# shellcheck source=gpu_env.sh
+source "$ROOT/tools/gpu_env.sh"
 
 if (( HAVE_SMI )); then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$WORK/logs/smi.csv" 2>&1

@@ -6,15 +6,21 @@
 #   gpu-bundle/lib/                         shared libraries it needs that are neither libtorch/CUDA nor glibc
 #                                           (fontconfig, freetype, png, expat, brotli, z, ...; gpu_check.sh uses
 #                                           each only where the machine lacks it)
-#   gpu-bundle/tools/gpu_check.sh, gpu_bench.py
+#   gpu-bundle/tools/gpu_check.sh, gpu_bench.py, gpu_recipe.sh, gpu_env.sh
 #   gpu-bundle/assets/encoders/efficientnet-lite0.{pt,toml}, assets/foolbox/imagenet/*.jpg
 #   gpu-bundle/eval/bigbigan-fmnist*.toml
 #   gpu-bundle/README.txt, MANIFEST.txt     the command to run; sha256 of every file, versions
 #
 #   tools/make_gpu_bundle.sh OUT_DIR        (BBEVAL=path overrides the binary; `make gpu-bundle` builds first)
+#   tools/make_gpu_bundle.sh --recipe OUT_DIR
+#                                           OUT_DIR/bbeval-gpu-recipe-bundle.tar.xz for tools/gpu_recipe.sh alone:
+#                                           no EfficientNet-Lite0 or JPEGs, so the call that carries it also has
+#                                           room (64 MiB) for the real Fashion-MNIST (`make gpu-recipe-bundle`)
 set -euo pipefail
 export LC_ALL=C
-OUT_DIR="${1:?usage: $0 OUT_DIR}"
+RECIPE=0
+if [[ "${1:-}" == "--recipe" ]]; then RECIPE=1; shift; fi
+OUT_DIR="${1:?usage: $0 [--recipe] OUT_DIR}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${BBEVAL:-${CARGO_TARGET_DIR:-$HOME/.cache/bbeval/target}/release/bbeval}"
 MAX_BYTES=$((50 * 1024 * 1024))
@@ -24,7 +30,7 @@ OUT_DIR="$(cd "$OUT_DIR" && pwd)"
 STAGE="$(mktemp -d "${TMPDIR:-/tmp}/bbeval-bundle.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT
 G="$STAGE/gpu-bundle"
-mkdir -p "$G/lib" "$G/tools" "$G/assets/encoders" "$G/assets/foolbox/imagenet" "$G/eval"
+mkdir -p "$G/lib" "$G/tools" "$G/eval"
 
 # --- the binary
 cp "$BIN" "$G/bbeval"
@@ -52,15 +58,20 @@ if ldd "$BIN" | grep -q "not found"; then
 fi
 
 # --- scripts, assets, configs
-cp "$REPO/tools/gpu_check.sh" "$REPO/tools/gpu_bench.py" "$G/tools/"
-chmod 755 "$G/tools/gpu_check.sh" "$G/tools/gpu_bench.py"
-for f in efficientnet-lite0.pt efficientnet-lite0.toml; do
-  [[ -f "$REPO/assets/encoders/$f" ]] || { echo "missing assets/encoders/$f (run make setup)" >&2; exit 1; }
-  cp "$REPO/assets/encoders/$f" "$G/assets/encoders/"
-done
-n_jpg=$(find "$REPO/assets/foolbox/imagenet" -maxdepth 1 -type f | wc -l)
-[[ "$n_jpg" -eq 20 ]] || { echo "expected 20 foolbox ImageNet JPEGs in assets/foolbox/imagenet, found $n_jpg" >&2; exit 1; }
-cp "$REPO"/assets/foolbox/imagenet/* "$G/assets/foolbox/imagenet/"
+cp "$REPO/tools/gpu_recipe.sh" "$REPO/tools/gpu_env.sh" "$G/tools/"
+chmod 755 "$G/tools/gpu_recipe.sh"
+if (( ! RECIPE )); then
+  mkdir -p "$G/assets/encoders" "$G/assets/foolbox/imagenet"
+  cp "$REPO/tools/gpu_check.sh" "$REPO/tools/gpu_bench.py" "$G/tools/"
+  chmod 755 "$G/tools/gpu_check.sh" "$G/tools/gpu_bench.py"
+  for f in efficientnet-lite0.pt efficientnet-lite0.toml; do
+    [[ -f "$REPO/assets/encoders/$f" ]] || { echo "missing assets/encoders/$f (run make setup)" >&2; exit 1; }
+    cp "$REPO/assets/encoders/$f" "$G/assets/encoders/"
+  done
+  n_jpg=$(find "$REPO/assets/foolbox/imagenet" -maxdepth 1 -type f | wc -l)
+  [[ "$n_jpg" -eq 20 ]] || { echo "expected 20 foolbox ImageNet JPEGs in assets/foolbox/imagenet, found $n_jpg" >&2; exit 1; }
+  cp "$REPO"/assets/foolbox/imagenet/* "$G/assets/foolbox/imagenet/"
+fi
 cp "$REPO"/eval/bigbigan-fmnist*.toml "$G/eval/"
 NOTES=()
 if [[ ! -f "$REPO/eval/bigbigan-fmnist-gpu.toml" ]]; then
@@ -70,28 +81,40 @@ fi
 
 VERSION="$(LD_LIBRARY_PATH="$G/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$G/bbeval" --version 2>/dev/null || echo "bbeval (version unknown: the stripped copy did not start here)")"
 COMMIT="$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)')"
+if (( RECIPE )); then
+  RUN_TEXT="Run from the repository root, which must hold assets/fashion-mnist (carry it): trains
+eval/bigbigan-fmnist-gpu.toml for TRAIN_S (270) seconds, returns gpu_recipe.md and the run as two archives:
+
+    tar -xJf gpu-bundle/bbeval-gpu-recipe-bundle.tar.xz && gpu-bundle/tools/gpu_recipe.sh \"\$OUT\"
+
+Without a GPU:     gpu-bundle/tools/gpu_recipe.sh --cpu-mode /tmp/recipe   (4 steps, --device cpu)"
+else
+  RUN_TEXT="Run (≤ 8 minutes on one H200; writes every figure to ONE Markdown file with all records as JSON lines):
+
+    gpu-bundle/tools/gpu_check.sh \"\$OUT/gpu_check.md\"
+
+From the archive:  tar -xJf bbeval-gpu-bundle.tar.xz && gpu-bundle/tools/gpu_check.sh \"\$OUT/gpu_check.md\"
+Without a GPU:     gpu-bundle/tools/gpu_check.sh --cpu-mode /tmp/gpu_check.md   (tiny sizes, --device cpu)
+Knobs (env):       PYTHON, BBEVAL, WORK, BUDGET_S (480), N_JPEG, BATCHES, DTYPES, PROBE_ROWS, PROBE_WIDTH,
+                   PROBE_CLASSES, PROBE_BIG_CANDIDATES, BB_STEPS, KEEP_WORK=1 (see the script's header)
+The mini BigBiGAN's GPU recipe (tools/gpu_recipe.sh) is in this bundle too; its own bundle (--recipe) leaves
+room in a call for the Fashion-MNIST it trains on."
+fi
 cat > "$G/README.txt" <<EOF
 bbeval GPU bundle — $VERSION, commit $COMMIT, made $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -sm)
 
 Needs: python3 with torch 2.11 (+ CUDA), PIL, numpy (torchvision optional); nvidia-smi; coreutils timeout.
-No network, nothing installed. bbeval links libtorch 2.11 (tch 0.24): gpu_check.sh puts python3's torch/lib
-and the libraries of lib/ that the machine lacks on LD_LIBRARY_PATH.
+No network, nothing installed. bbeval links libtorch 2.11 (tch 0.24): the scripts put python3's torch/lib
+and the libraries of lib/ that the machine lacks on LD_LIBRARY_PATH (tools/gpu_env.sh).
 
-Run (≤ 8 minutes on one H200; writes every figure to ONE Markdown file with all records as JSON lines):
-
-    gpu-bundle/tools/gpu_check.sh "\$OUT/gpu_check.md"
-
-From the archive:  tar -xJf bbeval-gpu-bundle.tar.xz && gpu-bundle/tools/gpu_check.sh "\$OUT/gpu_check.md"
-Without a GPU:     gpu-bundle/tools/gpu_check.sh --cpu-mode /tmp/gpu_check.md   (tiny sizes, --device cpu)
-Knobs (env):       PYTHON, BBEVAL, WORK, BUDGET_S (480), N_JPEG, BATCHES, DTYPES, PROBE_ROWS, PROBE_WIDTH,
-                   PROBE_CLASSES, PROBE_BIG_CANDIDATES, BB_STEPS, KEEP_WORK=1 (see the script's header)
+$RUN_TEXT
 
 Libraries in lib/: ${LIBS_NOTE[*]:-none}
 ${NOTES[*]:-}
 EOF
 ( cd "$G" && find . -type f ! -name MANIFEST.txt | sort | xargs sha256sum ) > "$G/MANIFEST.txt"
 
-OUT="$OUT_DIR/bbeval-gpu-bundle.tar.xz"
+OUT="$OUT_DIR/bbeval-gpu-$( (( RECIPE )) && echo recipe-)bundle.tar.xz"
 tar -C "$STAGE" --owner=0 --group=0 --numeric-owner -cf - gpu-bundle | nice xz -9 -T2 > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 size=$(stat -c %s "$OUT")

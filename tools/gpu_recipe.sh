@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The mini BigBiGAN's GPU recipe (eval/bigbigan-fmnist-gpu.toml) in ONE call on the lent GPU machine: train
+# it on the real Fashion-MNIST within a time budget (`--max-seconds`: a lent GPU's minutes are fixed, its
+# speed on this recipe unknown until it runs), export E and G, and pack the run folder into two archives that
+# come back; the probes and FID then run here on the CPU (eval/bigbigan-fmnist-gpu-probe.toml).
+#
+#   gpu-bundle/tools/gpu_recipe.sh [--cpu-mode] OUT_DIR
+#
+# Run it from the repository root, which must hold assets/fashion-mnist (the config reads
+# idx:assets/fashion-mnist; on the device machine, name it in `carry`). Writes:
+#   OUT_DIR/gpu_recipe.md           device, steps reached of the config's, steps/s, the log's rows, stderr's tail
+#   OUT_DIR/<name>-export.tar.xz    results/<name>/: train_log.csv (+ .png), export/ (E, random-init E, EMA G
+#                                   with their manifests)
+#   OUT_DIR/<name>-checkpoint.tar.xz  results/<name>/checkpoint/ (to resume)
+# Unpack both here with `for a in <name>-*.tar.xz; do tar -C results -xJf $a; done`.
+# A results/<name>/checkpoint already there (an earlier call's archive, unpacked and carried) is resumed, so a
+# second call continues the run instead of starting over.
+#
+# Environment: TRAIN_S (seconds of training, default 270: the whole call then takes about TRAIN_S + 60 s and
+# leaves a lent GPU's 15 minutes room for a second call), CONFIG (default the bundle's
+# eval/bigbigan-fmnist-gpu.toml), DEVICE (default cuda), BBEVAL, PYTHON (its torch gives LD_LIBRARY_PATH).
+# --cpu-mode: --device cpu and STEPS (default 4) steps, to keep the script working where there is no GPU.
+set -u
+export LC_ALL=C
+
+CPU_MODE=0
+OUT_DIR=""
+for a in "$@"; do
+  case "$a" in
+    --cpu-mode) CPU_MODE=1 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -*) echo "unknown option $a" >&2; exit 2 ;;
+    *) OUT_DIR="$a" ;;
+  esac
+done
+[[ -n "$OUT_DIR" ]] || { echo "usage: $0 [--cpu-mode] OUT_DIR" >&2; exit 2; }
+mkdir -p "$OUT_DIR" && OUT_DIR="$(cd "$OUT_DIR" && pwd)"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"   # the bundle (or the repository)
+BBEVAL="${BBEVAL:-$ROOT/bbeval}"
+PYTHON="${PYTHON:-python3}"
+CONFIG="${CONFIG:-$ROOT/eval/bigbigan-fmnist-gpu.toml}"
+if (( CPU_MODE )); then
+  DEV=cpu; : "${TRAIN_S:=600}"; STEPS_ARG=(--steps "${STEPS:-4}")
+else
+  DEV="${DEVICE:-cuda}"; : "${TRAIN_S:=270}"; STEPS_ARG=()
+fi
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/bbeval-gpurecipe.XXXXXX")"
+mkdir -p "$WORK/logs"
+REPORT="$OUT_DIR/gpu_recipe.md"
+SECONDS=0
+
+# shellcheck source=gpu_env.sh
+source "$ROOT/tools/gpu_env.sh"
+
+NAME="$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$CONFIG" | head -1)"
+RESULTS=results
+if (( CPU_MODE )); then
+  # The check must not leave a run in results/<name> that a GPU call would then resume: a scratch copy of the
+  # config writes under WORK.
+  RESULTS="$WORK/results"
+  sed "/^name *= */a out_dir = \"$RESULTS/$NAME\"" "$CONFIG" > "$WORK/config.toml"
+  CONFIG="$WORK/config.toml"
+fi
+RUN="$RESULTS/$NAME"
+GPU_NAME="n/a"
+if (( ! CPU_MODE )) && command -v nvidia-smi >/dev/null 2>&1; then
+  GPU_NAME="$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -1)"
+fi
+{
+  echo "# bbeval GPU recipe: $NAME"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); mode: $([[ $CPU_MODE == 1 ]] && echo cpu || echo gpu); device: $DEV ($GPU_NAME)"
+  echo "- bbeval: $(cat "$WORK/logs/version.out" 2>/dev/null); libraries: $LIBMODE; bundled ones used: ${BUNDLED_USED[*]:-none}"
+  echo "- config: $CONFIG (sha256 $(sha256sum "$CONFIG" | cut -c1-16)); training budget: ${TRAIN_S} s"
+} > "$REPORT"
+fail() { echo "- **failed**: $1" >> "$REPORT"; echo "gpu_recipe: $1" >&2; exit 1; }
+
+(( BB_OK )) || fail "bbeval does not start here: $(tail -c 600 "$WORK/logs/version.err" | tr '\n' ' ')"
+[[ -n "$NAME" ]] || fail "no name = \"...\" line in $CONFIG"
+[[ -f assets/fashion-mnist/train-images-idx3-ubyte.gz ]] ||
+  fail "no assets/fashion-mnist/train-images-idx3-ubyte.gz under $(pwd): run from the repository root and carry assets/fashion-mnist"
+
+RESUME_ARG=()
+STEP_BEFORE=0
+if [[ -f "$RUN/checkpoint/state.json" ]]; then
+  RESUME_ARG=(--resume)
+  STEP_BEFORE="$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' "$RUN/checkpoint/state.json")"
+  echo "- resumed from the checkpoint at step $STEP_BEFORE" >> "$REPORT"
+fi
+
+SMI_PID=""
+if [[ "$GPU_NAME" != "n/a" ]]; then
+  nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 > "$WORK/smi.csv" 2>/dev/null &
+  SMI_PID=$!
+fi
+echo "[$(date +%T)] training $NAME on $DEV for at most ${TRAIN_S}s" >&2
+# The export after the budget (BN calibration, TorchScript) takes seconds; the margin covers a slow start.
+timeout -k 10 $(( ${TRAIN_S%.*} + 240 )) "$BBEVAL" --json train-bigbigan --config "$CONFIG" --device "$DEV" \
+  --max-seconds "$TRAIN_S" "${RESUME_ARG[@]}" "${STEPS_ARG[@]}" > "$WORK/train.json" 2> "$WORK/logs/train.err"
+RC=$?
+[[ -n "$SMI_PID" ]] && { kill "$SMI_PID" 2>/dev/null; wait "$SMI_PID" 2>/dev/null; }
+echo "- bbeval train-bigbigan: exit status $RC after ${SECONDS} s in all" >> "$REPORT"
+
+# Whatever the exit status: the run folder holds its last checkpoint and log, and comes back, in two archives
+# (a file that comes back from the device machine is at most 16 MiB; the whole folder is ≈ 15 MiB compressed).
+pack() {  # ARCHIVE PATHS... (relative to the results folder; missing ones skipped)
+  local archive="$1" paths=() p; shift
+  for p in "$@"; do [[ -e "$RESULTS/$p" ]] && paths+=("$p"); done
+  (( ${#paths[@]} )) || return 0
+  tar -C "$RESULTS" --owner=0 --group=0 --numeric-owner -cf - "${paths[@]}" | xz -3 -T0 > "$OUT_DIR/$archive"
+  echo "- archive: $archive, $(stat -c %s "$OUT_DIR/$archive") bytes" >> "$REPORT"
+}
+pack "$NAME-export.tar.xz" "$NAME/train_log.csv" "$NAME/train_log.png" "$NAME/export"
+pack "$NAME-checkpoint.tar.xz" "$NAME/checkpoint"
+
+"$PYTHON" - "$WORK/train.json" "$RUN/train_log.csv" "$STEP_BEFORE" "$WORK/smi.csv" >> "$REPORT" <<'EOF'
+import csv, json, os, sys
+record_path, log_path, step_before, smi_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+try:
+    record = json.load(open(record_path))
+except (OSError, ValueError):
+    record = None
+if record:
+    print(f"- reached step {record['step']} of {record['steps']}"
+          + (" (stopped by the time budget; a second call resumes)" if record.get("stopped_by_time_budget") else "")
+          + f"; {record['seconds']:.0f} s training + export")
+rows = list(csv.DictReader(open(log_path))) if os.path.exists(log_path) else []
+before = [r for r in rows if int(r["step"]) <= step_before]
+after = [r for r in rows if int(r["step"]) > step_before]
+if after:
+    s0 = float(before[-1]["seconds"]) if before else 0.0
+    steps = int(after[-1]["step"]) - step_before
+    secs = float(after[-1]["seconds"]) - s0
+    print(f"- training: {steps} steps in {secs:.1f} s = **{steps / secs:.2f} steps/s** (log's clock, first step's start-up included)")
+if os.path.exists(smi_path):
+    samples = []
+    for line in open(smi_path):
+        try:
+            util, mem = (float(v) for v in line.split(","))
+            samples.append((util, mem))
+        except ValueError:  # a cut or "[N/A]" line
+            pass
+    if samples:
+        mean_util = sum(u for u, _ in samples) / len(samples)
+        print(f"- GPU utilisation: mean {mean_util:.0f}%, memory used up to {max(m for _, m in samples):.0f} MiB ({len(samples)} samples)")
+if rows:
+    cols = ["step", "d_loss", "eg_loss", "sigma", "corr_z", "sxz_shuffle", "seconds"]
+    print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in rows[-12:]:
+        print("| " + " | ".join(r.get(c, "") for c in cols) + " |")
+EOF
+{
+  echo
+  echo "stderr (tail):"
+  echo '```'
+  tail -c 2000 "$WORK/logs/train.err"
+  echo '```'
+} >> "$REPORT"
+cat "$REPORT" >&2
+exit "$RC"
