@@ -30,8 +30,10 @@ Ablations towards `bbeval train-bigbigan`'s CPU recipe, one ingredient at a time
   --d_bn 0           no BN in D (the recipe's D uses spectral norm instead)
 
     python tools/bigan_mlp_reference.py [--epochs 25] [--eval_every 2.5] [--seed 0] [ablations] [--export DIR]
+                                        [--export_every EPOCHS]
 
-With `--export DIR`, E's layer before its output is saved at step 0 and at the end as TorchScript encoders
+With `--export DIR`, E's layer before its output is saved at step 0 and at the end (and every `--export_every`
+epochs, as `DIR/bigan-mlp-reference-e-ep<N>.*`) as TorchScript encoders
 with bbeval manifests (`DIR/bigan-mlp-reference-e-random.*`, `DIR/bigan-mlp-reference-e.*`: input 28×28 gray
 in [-1, 1] as bbeval feeds it, output `avepool`, 1024 wide; BN statistics calibrated on 16 × 128 seeded
 training images first, as bbeval calibrates its own exports), so `bbeval run` probes them on its protocol.
@@ -72,6 +74,8 @@ p.add_argument("--prior", choices=["uniform", "gaussian"], default="uniform")
 p.add_argument("--fusion", choices=["early", "late"], default="early")
 p.add_argument("--d_bn", type=int, choices=[0, 1], default=1)
 p.add_argument("--export", help="folder for E's TorchScript exports with bbeval manifests")
+p.add_argument("--export_every", type=float, default=0,
+               help="with --export, also export E every this many epochs (as bigan-mlp-reference-e-ep<N>)")
 args = p.parse_args()
 torch.manual_seed(args.seed)
 torch.set_num_threads(args.threads)
@@ -154,6 +158,7 @@ probe_val = rng.choice(np.setdiff1d(np.arange(N), probe_train), 2000, replace=Fa
 steps_per_epoch = N // args.batch
 eval_every = max(1, int(args.eval_every * steps_per_epoch))
 total = int(args.epochs * steps_per_epoch)
+export_every = int(args.export_every * steps_per_epoch)
 
 
 def evaluate(step, started):
@@ -252,6 +257,9 @@ for step in range(1, total + 1):
     opt_eg.step()
     if step % eval_every == 0 or step == total:
         evaluate(step, started)
+    if args.export and export_every and step % export_every == 0:
+        epoch = step / steps_per_epoch
+        export(f"bigan-mlp-reference-e-ep{epoch:g}", f"seed {args.seed}, step {step} (epoch {epoch:g} of a {args.epochs:g}-epoch run)")
 if args.export:
     options = ", ".join(f"{k} {getattr(args, k)}" for k in ("loss", "prior", "fusion", "d_bn"))
     export("bigan-mlp-reference-e", f"seed {args.seed}, step {total} ({args.epochs:g} epochs; {options})")
