@@ -128,3 +128,15 @@ fn every_shipped_training_config_and_run_file_loads() {
         assert!(run_files.iter().any(|c| c == shipped), "{shipped} not among the run files {run_files:?}");
     }
 }
+
+/// A time budget that is not a number of seconds is refused before anything is read or trained, with the
+/// flag named; `--max-seconds` cannot go with `--export-generator` (which trains nothing).
+#[test]
+fn train_bigbigan_refuses_a_negative_time_budget() {
+    let (code, text) = bbeval(&["train-bigbigan", "--config", "eval/bigbigan-fmnist.toml", "--max-seconds=-1"]);
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("--max-seconds -1") && text.contains("seconds ≥ 0"), "{text}");
+    let (code, text) = bbeval(&["train-bigbigan", "--config", "eval/bigbigan-fmnist.toml", "--max-seconds", "5", "--export-generator"]);
+    assert_eq!(code, 2, "clap's usage error: {text}");
+    assert!(text.contains("--max-seconds") && text.contains("--export-generator"), "{text}");
+}
