@@ -23,20 +23,12 @@
 set -u
 export LC_ALL=C
 
-CPU_MODE=0
-OUT_FILE=""
-for a in "$@"; do
-  case "$a" in
-    --cpu-mode) CPU_MODE=1 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
-    -*) echo "unknown option $a" >&2; exit 2 ;;
-    *) OUT_FILE="$a" ;;
-  esac
-done
-[[ -n "$OUT_FILE" ]] || { echo "usage: $0 [--cpu-mode] OUT_FILE" >&2; exit 2; }
-mkdir -p "$(dirname "$OUT_FILE")" && OUT_FILE="$(cd "$(dirname "$OUT_FILE")" && pwd)/$(basename "$OUT_FILE")"
-
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"   # the bundle (or the repository)
+# shellcheck source=gpu_env.sh
+source "$ROOT/tools/gpu_env.sh"
+gpu_args 2,24p "$@"
+OUT_FILE="$TARGET"
+mkdir -p "$(dirname "$OUT_FILE")" && OUT_FILE="$(cd "$(dirname "$OUT_FILE")" && pwd)/$(basename "$OUT_FILE")"
 cd "$ROOT" || exit 2
 BENCH="$ROOT/tools/gpu_bench.py"
 BBEVAL="${BBEVAL:-$ROOT/bbeval}"
@@ -154,8 +146,7 @@ step() {
 
 # ------------------------------------------------------------------------------------------------ set-up
 echo "bbeval GPU check: mode $([[ $CPU_MODE == 1 ]] && echo cpu || echo gpu), work dir $WORK, output $OUT_FILE" >&2
-# shellcheck source=gpu_env.sh
-source "$ROOT/tools/gpu_env.sh"
+gpu_libraries
 
 if (( HAVE_SMI )); then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$WORK/logs/smi.csv" 2>&1

@@ -23,20 +23,12 @@
 set -u
 export LC_ALL=C
 
-CPU_MODE=0
-OUT_DIR=""
-for a in "$@"; do
-  case "$a" in
-    --cpu-mode) CPU_MODE=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
-    -*) echo "unknown option $a" >&2; exit 2 ;;
-    *) OUT_DIR="$a" ;;
-  esac
-done
-[[ -n "$OUT_DIR" ]] || { echo "usage: $0 [--cpu-mode] OUT_DIR" >&2; exit 2; }
-mkdir -p "$OUT_DIR" && OUT_DIR="$(cd "$OUT_DIR" && pwd)"
-
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"   # the bundle (or the repository)
+# shellcheck source=gpu_env.sh
+source "$ROOT/tools/gpu_env.sh"
+gpu_args 2,23p "$@"
+OUT_DIR="$TARGET"
+mkdir -p "$OUT_DIR" && OUT_DIR="$(cd "$OUT_DIR" && pwd)"
 BBEVAL="${BBEVAL:-$ROOT/bbeval}"
 PYTHON="${PYTHON:-python3}"
 CONFIG="${CONFIG:-$ROOT/eval/bigbigan-fmnist-gpu.toml}"
@@ -50,8 +42,7 @@ mkdir -p "$WORK/logs"
 REPORT="$OUT_DIR/gpu_recipe.md"
 SECONDS=0
 
-# shellcheck source=gpu_env.sh
-source "$ROOT/tools/gpu_env.sh"
+gpu_libraries
 
 NAME="$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$CONFIG" | head -1)"
 RESULTS=results
