@@ -31,6 +31,7 @@ OUT_DIR="$TARGET"
 mkdir -p "$OUT_DIR" && OUT_DIR="$(cd "$OUT_DIR" && pwd)"
 BBEVAL="${BBEVAL:-$ROOT/bbeval}"
 PYTHON="${PYTHON:-python3}"
+BENCH="$ROOT/tools/gpu_bench.py"   # its small JSON/TOML/log helpers (jget, tomlpatch, trainlog)
 CONFIG="${CONFIG:-$ROOT/eval/bigbigan-fmnist-gpu.toml}"
 if (( CPU_MODE )); then
   DEV=cpu; : "${TRAIN_S:=600}"; STEPS_ARG=(--steps "${STEPS:-4}")
@@ -50,7 +51,7 @@ if (( CPU_MODE )); then
   # The check must not leave a run in results/<name> that a GPU call would then resume: a scratch copy of the
   # config writes under WORK.
   RESULTS="$WORK/results"
-  sed "/^name *= */a out_dir = \"$RESULTS/$NAME\"" "$CONFIG" > "$WORK/config.toml"
+  "$PYTHON" "$BENCH" tomlpatch "$CONFIG" "$WORK/config.toml" --set "out_dir=\"$RESULTS/$NAME\""
   CONFIG="$WORK/config.toml"
 fi
 RUN="$RESULTS/$NAME"
@@ -73,11 +74,9 @@ fail() { echo "- **failed**: $1" >> "$REPORT"; echo "gpu_recipe: $1" >&2; exit 1
   fail "no assets/fashion-mnist/train-images-idx3-ubyte.gz under $(pwd): run from the repository root and carry assets/fashion-mnist"
 
 RESUME_ARG=()
-STEP_BEFORE=0
 if [[ -f "$RUN/checkpoint/state.json" ]]; then
   RESUME_ARG=(--resume)
-  STEP_BEFORE="$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' "$RUN/checkpoint/state.json")"
-  echo "- resumed from the checkpoint at step $STEP_BEFORE" >> "$REPORT"
+  echo "- resumed from the checkpoint at step $("$PYTHON" "$BENCH" jget "$RUN/checkpoint/state.json" step)" >> "$REPORT"
 fi
 
 SMI_PID=""
@@ -105,42 +104,24 @@ pack() {  # ARCHIVE PATHS... (relative to the results folder; missing ones skipp
 pack "$NAME-export.tar.xz" "$NAME/train_log.csv" "$NAME/train_log.png" "$NAME/export"
 pack "$NAME-checkpoint.tar.xz" "$NAME/checkpoint"
 
-"$PYTHON" - "$WORK/train.json" "$RUN/train_log.csv" "$STEP_BEFORE" "$WORK/smi.csv" >> "$REPORT" <<'EOF'
-import csv, json, os, sys
-record_path, log_path, step_before, smi_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-try:
-    record = json.load(open(record_path))
-except (OSError, ValueError):
-    record = None
-if record:
-    print(f"- reached step {record['step']} of {record['steps']}"
-          + (" (stopped by the time budget; a second call resumes)" if record.get("stopped_by_time_budget") else "")
-          + f"; {record['seconds']:.0f} s training + export")
-rows = list(csv.DictReader(open(log_path))) if os.path.exists(log_path) else []
-before = [r for r in rows if int(r["step"]) <= step_before]
-after = [r for r in rows if int(r["step"]) > step_before]
-if after:
-    s0 = float(before[-1]["seconds"]) if before else 0.0
-    steps = int(after[-1]["step"]) - step_before
-    secs = float(after[-1]["seconds"]) - s0
-    print(f"- training: {steps} steps in {secs:.1f} s = **{steps / secs:.2f} steps/s** (log's clock, first step's start-up included)")
-if os.path.exists(smi_path):
-    samples = []
-    for line in open(smi_path):
-        try:
-            util, mem = (float(v) for v in line.split(","))
-            samples.append((util, mem))
-        except ValueError:  # a cut or "[N/A]" line
-            pass
-    if samples:
-        mean_util = sum(u for u, _ in samples) / len(samples)
-        print(f"- GPU utilisation: mean {mean_util:.0f}%, memory used up to {max(m for _, m in samples):.0f} MiB ({len(samples)} samples)")
-if rows:
-    cols = ["step", "d_loss", "eg_loss", "sigma", "corr_z", "sxz_shuffle", "seconds"]
-    print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
-    for r in rows[-12:]:
-        print("| " + " | ".join(r.get(c, "") for c in cols) + " |")
-EOF
+jget() { "$PYTHON" "$BENCH" jget "$1" "$2" 2>/dev/null; }
+if [[ -s "$WORK/train.json" ]]; then
+  by_budget=""
+  [[ "$(jget "$WORK/train.json" stopped_by_time_budget)" == true ]] && by_budget=" (stopped by the time budget; a second call resumes)"
+  echo "- reached step $(jget "$WORK/train.json" step) of $(jget "$WORK/train.json" steps)$by_budget;" \
+    "$(jget "$WORK/train.json" seconds | cut -d. -f1) s training + export" >> "$REPORT"
+fi
+if [[ -s "$WORK/smi.csv" ]]; then
+  grep -E '^[0-9.]+, *[0-9.]+$' "$WORK/smi.csv" | awk -F, '{u += $1; if ($2 > m) m = $2; n++}
+    END {if (n) printf "- GPU utilisation: mean %.0f%%, memory used up to %.0f MiB (%d samples)\n", u / n, m, n}' >> "$REPORT"
+fi
+if [[ -f "$RUN/train_log.csv" ]]; then
+  "$PYTHON" "$BENCH" trainlog "$RUN/train_log.csv" > "$WORK/trainlog.json"
+  rate="$(jget "$WORK/trainlog.json" steps_per_s)"
+  [[ -n "$rate" ]] && printf -- "- training: **%.2f steps/s** (train_log.csv's clock, between its first and last rows)\n" "$rate" >> "$REPORT"
+  { echo; echo "train_log.csv (header and last 12 rows):"; echo '```'; head -1 "$RUN/train_log.csv"
+    tail -n +2 "$RUN/train_log.csv" | tail -12; echo '```'; } >> "$REPORT"
+fi
 {
   echo
   echo "stderr (tail):"

@@ -58,12 +58,12 @@ if ldd "$BIN" | grep -q "not found"; then
 fi
 
 # --- scripts, assets, configs
-cp "$REPO/tools/gpu_recipe.sh" "$REPO/tools/gpu_env.sh" "$G/tools/"
-chmod 755 "$G/tools/gpu_recipe.sh"
+cp "$REPO/tools/gpu_recipe.sh" "$REPO/tools/gpu_env.sh" "$REPO/tools/gpu_bench.py" "$G/tools/"
+chmod 755 "$G/tools/gpu_recipe.sh" "$G/tools/gpu_bench.py"
 if (( ! RECIPE )); then
   mkdir -p "$G/assets/encoders" "$G/assets/foolbox/imagenet"
-  cp "$REPO/tools/gpu_check.sh" "$REPO/tools/gpu_bench.py" "$G/tools/"
-  chmod 755 "$G/tools/gpu_check.sh" "$G/tools/gpu_bench.py"
+  cp "$REPO/tools/gpu_check.sh" "$G/tools/"
+  chmod 755 "$G/tools/gpu_check.sh"
   for f in efficientnet-lite0.pt efficientnet-lite0.toml; do
     [[ -f "$REPO/assets/encoders/$f" ]] || { echo "missing assets/encoders/$f (run make setup)" >&2; exit 1; }
     cp "$REPO/assets/encoders/$f" "$G/assets/encoders/"
