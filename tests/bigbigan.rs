@@ -556,9 +556,12 @@ fn a_time_budget_stops_at_a_logged_checkpoint_that_resumes_to_the_configs_steps(
     let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
     assert_eq!(t.train_within(&imgs, &silent, Some(std::time::Duration::ZERO)).unwrap(), Stopped::TimeBudget);
     assert_eq!(t.step, 1, "a zero budget still trains one step");
-    let log = std::fs::read_to_string(cfg.out_dir().join("train_log.csv")).unwrap();
-    let steps: Vec<&str> = log.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
-    assert_eq!(steps, ["1"], "the stopping step is logged (log_every is 3): {log}");
+    // The step column of the training log, below its header.
+    let logged_steps = || -> Vec<String> {
+        let log = std::fs::read_to_string(cfg.out_dir().join("train_log.csv")).unwrap();
+        log.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect()
+    };
+    assert_eq!(logged_steps(), ["1"], "the stopping step is logged (log_every is 3)");
 
     let mut resumed = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
     assert_eq!(resumed.resume().unwrap(), 1, "the stopping step is checkpointed");
@@ -572,9 +575,7 @@ fn a_time_budget_stops_at_a_logged_checkpoint_that_resumes_to_the_configs_steps(
     // A budget the run does not reach changes nothing: it finishes at the config's steps.
     assert_eq!(resumed.train_within(&imgs, &silent, Some(std::time::Duration::from_secs(3600))).unwrap(), Stopped::Finished);
     assert_eq!(resumed.step, 3);
-    let log = std::fs::read_to_string(cfg.out_dir().join("train_log.csv")).unwrap();
-    let steps: Vec<&str> = log.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
-    assert_eq!(steps, ["1", "3"], "{log}");
+    assert_eq!(logged_steps(), ["1", "3"]);
 }
 
 #[test]
