@@ -43,7 +43,6 @@ evaluation reseeds torch afterwards (from the seed and the step), so runs of one
 different points train on different latents after the first.
 """
 import argparse
-import gzip
 import os
 import time
 import warnings
@@ -55,13 +54,14 @@ import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from fashion_mnist import FOLDER, read_idx
+
 # The script's probe is a quick reading at 300 L-BFGS iterations (bbeval's own protocol is the careful one).
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-p.add_argument("--data", default=os.path.join(ROOT, "assets/fashion-mnist"))
+p.add_argument("--data", default=FOLDER)
 p.add_argument("--epochs", type=float, default=25)
 p.add_argument("--eval_every", type=float, default=2.5, help="epochs between evaluations")
 p.add_argument("--batch", type=int, default=128)
@@ -81,19 +81,8 @@ torch.manual_seed(args.seed)
 torch.set_num_threads(args.threads)
 
 
-def idx(name):
-    path = os.path.join(args.data, name)
-    if not os.path.exists(path):
-        raise SystemExit(f"{path} is missing: run `make setup` (it installs Fashion-MNIST into assets/)")
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    if raw[2:4] == b"\x08\x03":
-        return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784)
-    return np.frombuffer(raw, np.uint8, offset=8)
-
-
-X = torch.tensor(idx("train-images-idx3-ubyte.gz"), dtype=torch.float32) / 255.0
-Y = idx("train-labels-idx1-ubyte.gz")
+X = torch.tensor(read_idx("train-images-idx3-ubyte.gz", args.data).reshape(-1, 784), dtype=torch.float32) / 255.0
+Y = read_idx("train-labels-idx1-ubyte.gz", args.data)
 N, W, L = X.shape[0], args.width, args.latent
 
 

@@ -10,7 +10,6 @@
 
     make setup && ~/.cache/bbeval/venv/bin/python tools/gen_fid_golden.py
 """
-import gzip
 import os
 
 import numpy as np
@@ -18,6 +17,8 @@ import scipy
 import scipy.linalg
 import torch
 from PIL import Image
+
+from fashion_mnist import read_idx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIX = os.path.join(ROOT, "tests/fixtures")
@@ -36,14 +37,6 @@ def frechet_scipy(mu1, s1, mu2, s2):
 def random_stats(rng, d):
     a = rng.standard_normal((d, 3 * d))
     return rng.standard_normal(d), a @ a.T / (3 * d)
-
-
-def idx(name):
-    with gzip.open(os.path.join(ROOT, "assets/fashion-mnist", name)) as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def inception_stats(model, images):
@@ -69,8 +62,8 @@ def main():
     print(f"scipy {scipy.__version__}: frechet(a, b) = {frechet_scipy(mu1, s1, mu2, s2)!r}")
 
     model = torch.jit.load(os.path.join(ROOT, "assets/fid/default_1.pt")).eval()
-    a = inception_stats(model, idx("train-images-idx3-ubyte.gz")[:100])
-    b = inception_stats(model, idx("t10k-images-idx3-ubyte.gz")[:100])
+    a = inception_stats(model, read_idx("train-images-idx3-ubyte.gz")[:100])
+    b = inception_stats(model, read_idx("t10k-images-idx3-ubyte.gz")[:100])
     print(f"FID fashion-mnist train[:100] vs t10k[:100] = {frechet_scipy(*a, *b)!r}")
 
 

@@ -13,23 +13,14 @@ the first 1000 t10k images are scored; raw pixels /255, standardised with the fi
 i.e. sklearn C = 1/(λ n). lbfgs, tol 1e-8, max_iter 5000 (converged); also the objective sklearn reaches
 at its default tol 1e-4. Prints the numbers that tests/probe_agreement.rs asserts.
 """
-import gzip
-import os
 
 import numpy as np
 import sklearn
 from sklearn.linear_model import LogisticRegression
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from fashion_mnist import read_idx
+
 N_FIT, N_VAL, L2 = 3000, 1000, 1e-2
-
-
-def idx(name: str) -> np.ndarray:
-    with gzip.open(os.path.join(ROOT, "assets/fashion-mnist", name)) as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def objective(clf, x, y, l2):
@@ -72,10 +63,10 @@ def main() -> None:
     if args.features:
         fit_and_score(*parquet_features(args.features[0]), *parquet_features(args.features[1]), args.l2)
         return
-    x = idx("train-images-idx3-ubyte.gz")[:N_FIT].reshape(N_FIT, -1).astype(np.float32) / 255
-    y = idx("train-labels-idx1-ubyte.gz")[:N_FIT].astype(np.int64)
-    xv = idx("t10k-images-idx3-ubyte.gz")[:N_VAL].reshape(N_VAL, -1).astype(np.float32) / 255
-    yv = idx("t10k-labels-idx1-ubyte.gz")[:N_VAL].astype(np.int64)
+    x = read_idx("train-images-idx3-ubyte.gz")[:N_FIT].reshape(N_FIT, -1).astype(np.float32) / 255
+    y = read_idx("train-labels-idx1-ubyte.gz")[:N_FIT].astype(np.int64)
+    xv = read_idx("t10k-images-idx3-ubyte.gz")[:N_VAL].reshape(N_VAL, -1).astype(np.float32) / 255
+    yv = read_idx("t10k-labels-idx1-ubyte.gz")[:N_VAL].astype(np.int64)
     fit_and_score(x, y, xv, yv, L2)
 
 
