@@ -172,6 +172,45 @@ fn mismatched_pairs_add_their_hinge_to_ds_loss() {
     assert!(err.contains("mismatch_weight ≥ 0") && err.contains("bad.toml"), "{err}");
 }
 
+/// The two comparison terms add exactly their weighted error to E/G's loss, computed here independently on the
+/// same fresh networks: BiGAN's latent regressor λ · mean_i ‖E(G(z_i)) − z_i‖² and ALICE's cycle consistency
+/// λ · MSE(x, G(E(x))) (per pixel). A term left out, applied twice, on the wrong pair or without its weight fails.
+#[test]
+fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = |latent_regression: f64, image_reconstruction: f64| {
+        let mut cfg = config(dir.path());
+        cfg.latent_regression = latent_regression;
+        cfg.image_reconstruction = image_reconstruction;
+        // No randomness but the fixed batch and latents: no dropout, E deterministic.
+        cfg.architecture.dropout = 0.0;
+        cfg.architecture.deterministic_e = true;
+        Trainer::new(cfg, Device::Cpu).unwrap()
+    };
+    let x = images(&config(dir.path())).narrow(0, 0, 16);
+    tch::manual_seed(3);
+    let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
+    let eg_loss = |mut t: Trainer| t.eg_step(&x, &z).unwrap().0;
+    let plain = eg_loss(fresh(0.0, 0.0));
+    let (latent_error, image_error) = tch::no_grad(|| {
+        let m = &fresh(0.0, 0.0).models;
+        let recovered = m.e.forward_t(&m.g.forward_t(&z, true), true).z_mean;
+        let latent = (recovered - &z).square().sum(Kind::Float).double_value(&[]) / 16.0;
+        let image = (m.g.forward_t(&m.e.forward_t(&x, true).z_mean, true) - &x).square().mean(Kind::Float).double_value(&[]);
+        (latent, image)
+    });
+    assert!(latent_error > 1.0 && image_error > 0.1, "fresh networks neither invert each other: {latent_error}, {image_error}");
+    for (weights, want) in [((0.5, 0.0), 0.5 * latent_error), ((0.0, 3.0), 3.0 * image_error), ((0.5, 3.0), 0.5 * latent_error + 3.0 * image_error)] {
+        let extra = eg_loss(fresh(weights.0, weights.1)) - plain;
+        assert!((extra - want).abs() < 1e-3 * want, "weights {weights:?}: the E/G loss grew by {extra}, not {want}");
+    }
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, std::fs::read_to_string(dir.path().join("tiny.toml")).unwrap().replace("steps = 3\n", "steps = 3\nimage_reconstruction = -1\n")).unwrap();
+    let err = TrainConfig::load(&path).unwrap_err().to_string();
+    assert!(err.contains("image_reconstruction ≥ 0") && err.contains("bad.toml"), "{err}");
+}
+
 #[test]
 fn instance_noise_reaches_ds_images_in_both_players_steps_and_anneals_to_zero() {
     let _turn = rng_lock();

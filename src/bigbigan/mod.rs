@@ -72,7 +72,7 @@ pub struct Architecture {
     /// spectral-norm linear layer over the whole flattened map to `head_width` features, as ALI's D(x) ends
     /// in a convolution covering the map). Pooling keeps 4·d_width numbers and no positions; the option
     /// tests whether that is too little for J to check that z is the latent of x (measured: it is not the
-    /// reason E fails to invert G; README, "BigBiGAN at mini scale").
+    /// reason E fails to invert G; docs/bigbigan-mini.md).
     pub f_readout: nets::Readout,
     /// Batch-normalise E's `z_mean` (no affine): its marginal then has the prior's mean 0 and variance 1
     /// by construction, so E cannot win the unary s_z by moving or scaling its outputs (the recipe's logs
@@ -182,6 +182,13 @@ pub struct TrainConfig {
     /// never BigBiGAN's default (0).
     #[serde(default)]
     pub latent_regression: f64,
+    /// Weight of ALICE's explicit cycle consistency λ·MSE(x, G(E(x))) (Li et al. 2017, "ALICE: Towards
+    /// Understanding Adversarial Learning for Joint Distribution Matching": the joint game alone has optima
+    /// whose reconstructions are poor — it does not identify E = G⁻¹ — and a conditional-entropy term fixes
+    /// that) in the E/G loss, per pixel with images in [−1, 1]: a named comparison variant, never BigBiGAN's
+    /// default (0).
+    #[serde(default)]
+    pub image_reconstruction: f64,
     /// Weight of mismatched pairs as an extra class in D's joint hinge (a "matching-aware" D, as GAN-CLS's
     /// real image with the wrong text): D can then no longer ignore the pairing, which `--pairing-probe`
     /// shows the recipe's D does. Which pairs and which class: `mismatch_side`. D's loss only; 0 = off
@@ -222,8 +229,8 @@ impl TrainConfig {
         }
         let a = &cfg.architecture;
         let finite_non_negative = |v: f64| v >= 0.0 && v.is_finite();
-        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !finite_non_negative(cfg.mismatch_weight) || !finite_non_negative(cfg.instance_noise) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
-            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0, instance_noise ≥ 0 and z_stdev_max > 0 are required".into()));
+        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !finite_non_negative(cfg.mismatch_weight) || !finite_non_negative(cfg.instance_noise) || !finite_non_negative(cfg.image_reconstruction) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
+            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0, instance_noise ≥ 0, image_reconstruction ≥ 0 and z_stdev_max > 0 are required".into()));
         }
         if ![a.e_layers, a.d_layers].iter().all(|n| (3..=4).contains(n)) {
             return Err(fail(format!("e_layers and d_layers must be 3 or 4 (got {} and {})", a.e_layers, a.d_layers)));

@@ -9,7 +9,8 @@
 //! * D: mean h(y·s_xz) + [unary] mean h(y·s_x) + mean h(y·s_z) [+ w mean h(−s_xz(x, E(x′))) or
 //!   w mean h(s_xz(G(z), z′)), mismatched pairs in one class or the other, when `mismatch_weight` w > 0]
 //! * E, G: mean y·(s_xz + [unary] s_x + s_z) [+ λ mean ‖E(G(z)) − z‖², BiGAN's latent regressor, when
-//!   `latent_regression` > 0: a comparison variant only]
+//!   `latent_regression` > 0: a comparison variant only] [+ λ_x MSE(x, G(E(x))), ALICE's cycle consistency,
+//!   when `image_reconstruction` > 0: a comparison variant only]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -153,7 +154,8 @@ impl Trainer {
     /// before the update and the mean total scores of encoder and generator pairs.
     pub fn eg_step(&mut self, x: &Tensor, z: &Tensor) -> Result<(f64, f64, f64)> {
         let m = &self.models;
-        let enc = self.judged(x, &m.e.forward_t(x, true).z_sample)?;
+        let code = m.e.forward_t(x, true).z_sample;
+        let enc = self.judged(x, &code)?;
         let gz = m.g.forward_t(z, true);
         let gen = self.judged(&gz, z)?;
         let (se, sg) = (self.total(&enc).mean(Kind::Float), self.total(&gen).mean(Kind::Float));
@@ -161,6 +163,9 @@ impl Trainer {
         if self.cfg.latent_regression > 0.0 {
             let recovered = m.e.forward_t(&gz, true).z_mean;
             loss += (recovered - z).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float) * self.cfg.latent_regression;
+        }
+        if self.cfg.image_reconstruction > 0.0 {
+            loss += (m.g.forward_t(&code, true) - x).square().mean(Kind::Float) * self.cfg.image_reconstruction;
         }
         self.opt_e.zero_grad();
         self.opt_g.zero_grad();
