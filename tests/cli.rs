@@ -81,7 +81,7 @@ fn train_bigbigan_export_generator_re_creates_the_shipped_generator() {
     assert_eq!(images.size(), [1, 3, 28, 28]);
 
     // The pairing probe on the same checkpoint: its own D checks E's pairing of real images a little (59.0%
-    // measured 2026-11-29, README "Why") and ignores G's (51.2%); one step of the fresh D is enough here.
+    // measured 2026-11-29, docs/bigbigan-mini.md, "Why") and ignores G's (51.2%); one step of the fresh D is enough here.
     let (code, out) = bbeval(&["train-bigbigan", "--config", path.to_str().unwrap(), "--pairing-probe", "1", "--threads", "2", "--json", "-q"]);
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
