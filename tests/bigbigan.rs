@@ -37,6 +37,20 @@ fn config_with(dir: &std::path::Path, architecture: &str) -> TrainConfig {
     TrainConfig::load(&path).unwrap()
 }
 
+/// Writes `text` as `bad.toml` in `dir` and asserts that loading it fails with an error naming the file and
+/// containing `refused`.
+fn assert_refused(dir: &std::path::Path, text: &str, refused: &str) {
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let err = TrainConfig::load(&path).unwrap_err().to_string();
+    assert!(err.contains("bad.toml") && err.contains(refused), "{err}");
+}
+
+/// The tiny config written by [`config`] with one more top-level line.
+fn tiny_with(dir: &std::path::Path, line: &str) -> String {
+    std::fs::read_to_string(dir.join("tiny.toml")).unwrap().replace("steps = 3\n", &format!("steps = 3\n{line}\n"))
+}
+
 fn images(cfg: &TrainConfig) -> Tensor {
     let (x, side) = load_images(&cfg.dataset, cfg.train_limit, cfg.seed, cfg.architecture.image_size()).unwrap();
     assert_eq!((x.size(), side), (vec![64, 1, 28, 28], 28));
@@ -166,10 +180,7 @@ fn mismatched_pairs_add_their_hinge_to_ds_loss() {
             assert!((extra - want).abs() < 0.5, "s_xz ≈ {shift}: the mismatched {side:?} pairs' hinge is {extra}, not ≈ {want}");
         }
     }
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, std::fs::read_to_string(dir.path().join("tiny.toml")).unwrap().replace("steps = 3\n", "steps = 3\nmismatch_weight = -1\n")).unwrap();
-    let err = TrainConfig::load(&path).unwrap_err().to_string();
-    assert!(err.contains("mismatch_weight ≥ 0") && err.contains("bad.toml"), "{err}");
+    assert_refused(dir.path(), &tiny_with(dir.path(), "mismatch_weight = -1"), "mismatch_weight ≥ 0");
 }
 
 /// The two comparison terms add exactly their weighted error to E/G's loss, computed here independently on the
@@ -205,10 +216,7 @@ fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
         let extra = eg_loss(fresh(weights.0, weights.1)) - plain;
         assert!((extra - want).abs() < 1e-3 * want, "weights {weights:?}: the E/G loss grew by {extra}, not {want}");
     }
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, std::fs::read_to_string(dir.path().join("tiny.toml")).unwrap().replace("steps = 3\n", "steps = 3\nimage_reconstruction = -1\n")).unwrap();
-    let err = TrainConfig::load(&path).unwrap_err().to_string();
-    assert!(err.contains("image_reconstruction ≥ 0") && err.contains("bad.toml"), "{err}");
+    assert_refused(dir.path(), &tiny_with(dir.path(), "image_reconstruction = -1"), "image_reconstruction ≥ 0");
 }
 
 #[test]
@@ -245,10 +253,7 @@ fn instance_noise_reaches_ds_images_in_both_players_steps_and_anneals_to_zero() 
     assert!((d_start - d_plain).abs() > 1e-3, "noise of sd 1 left D's loss at {d_start} (clean {d_plain})");
     assert!((eg_start - eg_plain).abs() > 1e-3, "noise of sd 1 left E/G's loss at {eg_start} (clean {eg_plain})");
     assert_eq!((d_end, eg_end), (d_plain, eg_plain), "at the last step D must see the clean images");
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, std::fs::read_to_string(dir.path().join("tiny.toml")).unwrap().replace("steps = 3\n", "steps = 3\ninstance_noise = -0.1\n")).unwrap();
-    let err = TrainConfig::load(&path).unwrap_err().to_string();
-    assert!(err.contains("instance_noise ≥ 0") && err.contains("bad.toml"), "{err}");
+    assert_refused(dir.path(), &tiny_with(dir.path(), "instance_noise = -0.1"), "instance_noise ≥ 0");
 }
 
 #[test]
@@ -375,10 +380,7 @@ fn mlp_networks_keep_the_contract_train_and_export() {
     assert_exports_reproduce(&t.models, &imgs, &e_manifest, &g_manifest);
 
     for (extra, refused) in [("e_layers = 4\n", "dcgan\" only"), ("f_readout = \"dense\"\n", "convolutional kinds only")] {
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, format!("name = \"bad\"\ndataset = \"idx:x\"\n[architecture]\nkind = \"mlp\"\n{extra}")).unwrap();
-        let err = TrainConfig::load(&path).unwrap_err().to_string();
-        assert!(err.contains("bad.toml") && err.contains(refused), "{err}");
+        assert_refused(dir.path(), &format!("name = \"bad\"\ndataset = \"idx:x\"\n[architecture]\nkind = \"mlp\"\n{extra}"), refused);
     }
 }
 
@@ -620,14 +622,9 @@ fn a_time_budget_stops_at_a_logged_checkpoint_that_resumes_to_the_configs_steps(
 #[test]
 fn a_config_with_zero_d_steps_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, "name = \"bad\"\ndataset = \"idx:x\"\nd_steps = 0\n").unwrap();
-    let err = TrainConfig::load(&path).unwrap_err().to_string();
-    assert!(err.contains("bad.toml") && err.contains("d_steps ≥ 1"), "{err}");
+    assert_refused(dir.path(), "name = \"bad\"\ndataset = \"idx:x\"\nd_steps = 0\n", "d_steps ≥ 1");
     // The extra convolutions exist for the dcgan family only.
-    std::fs::write(&path, "name = \"bad\"\ndataset = \"idx:x\"\n[architecture]\nkind = \"resnet\"\ne_layers = 4\n").unwrap();
-    let err = TrainConfig::load(&path).unwrap_err().to_string();
-    assert!(err.contains("bad.toml") && err.contains("dcgan\" only"), "{err}");
+    assert_refused(dir.path(), "name = \"bad\"\ndataset = \"idx:x\"\n[architecture]\nkind = \"resnet\"\ne_layers = 4\n", "dcgan\" only");
 }
 
 /// A run killed after its checkpoint at step 200 logged up to 300 (and half a line); the resume keeps the
