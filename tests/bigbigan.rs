@@ -220,6 +220,35 @@ fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
 }
 
 #[test]
+fn the_latent_regressor_trains_g_only_when_asked() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let x = images(&config(dir.path())).narrow(0, 0, 16);
+    tch::manual_seed(3);
+    let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
+    // E's and G's weights after one E/G step from the same fresh networks, batch and latents.
+    let after_step = |latent_regression: f64, trains_g: bool| {
+        let mut cfg = config(dir.path());
+        cfg.latent_regression = latent_regression;
+        cfg.latent_regression_trains_g = trains_g;
+        cfg.architecture.dropout = 0.0;
+        cfg.architecture.deterministic_e = true;
+        let mut t = Trainer::new(cfg, Device::Cpu).unwrap();
+        t.eg_step(&x, &z).unwrap();
+        // In name order: a VarStore's map has none.
+        let flat = |vs: &tch::nn::VarStore| Tensor::cat(&vs.variables().into_iter().collect::<std::collections::BTreeMap<_, _>>().values().map(|v| v.flatten(0, -1)).collect::<Vec<_>>(), 0);
+        (flat(&t.models.vs_e), flat(&t.models.vs_g))
+    };
+    let moved = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+    let (e_plain, g_plain) = after_step(0.0, true);
+    let (e_only, g_untouched) = after_step(0.5, false);
+    let (_, g_joint) = after_step(0.5, true);
+    assert!(moved(&e_only, &e_plain) > 1e-6, "the latent regressor must reach E");
+    assert_eq!(moved(&g_untouched, &g_plain), 0.0, "with latent_regression_trains_g = false G's step must be the plain game's");
+    assert!(moved(&g_joint, &g_plain) > 1e-6, "BiGAN's joint latent regressor (the default) must reach G");
+}
+
+#[test]
 fn instance_noise_reaches_ds_images_in_both_players_steps_and_anneals_to_zero() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();

@@ -182,6 +182,11 @@ pub struct TrainConfig {
     /// never BigBiGAN's default (0).
     #[serde(default)]
     pub latent_regression: f64,
+    /// Whether the latent regressor's error also trains G (true: BiGAN's joint latent regressor, G is asked
+    /// for images from which E can read z back) or E alone (false: G(z) is a constant for it, so E learns
+    /// to invert G without G being bent towards an invertible, and so fully legible, latent).
+    #[serde(default = "default_true")]
+    pub latent_regression_trains_g: bool,
     /// Weight of ALICE's explicit cycle consistency λ·MSE(x, G(E(x))) (Li et al. 2017, "ALICE: Towards
     /// Understanding Adversarial Learning for Joint Distribution Matching": the joint game alone has optima
     /// whose reconstructions are poor — it does not identify E = G⁻¹ — and a conditional-entropy term fixes

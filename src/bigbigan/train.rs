@@ -9,7 +9,7 @@
 //! * D: mean h(y·s_xz) + [unary] mean h(y·s_x) + mean h(y·s_z) [+ w mean h(−s_xz(x, E(x′))) or
 //!   w mean h(s_xz(G(z), z′)), mismatched pairs in one class or the other, when `mismatch_weight` w > 0]
 //! * E, G: mean y·(s_xz + [unary] s_x + s_z) [+ λ mean ‖E(G(z)) − z‖², BiGAN's latent regressor, when
-//!   `latent_regression` > 0: a comparison variant only] [+ λ_x MSE(x, G(E(x))), ALICE's cycle consistency,
+//!   `latent_regression` > 0, reaching G too unless `latent_regression_trains_g = false`: a comparison variant only] [+ λ_x MSE(x, G(E(x))), ALICE's cycle consistency,
 //!   when `image_reconstruction` > 0: a comparison variant only]
 
 use std::io::Write;
@@ -161,7 +161,9 @@ impl Trainer {
         let (se, sg) = (self.total(&enc).mean(Kind::Float), self.total(&gen).mean(Kind::Float));
         let mut loss = &se - &sg;
         if self.cfg.latent_regression > 0.0 {
-            let recovered = m.e.forward_t(&gz, true).z_mean;
+            // Without `latent_regression_trains_g` the error reaches E only.
+            let regressed = if self.cfg.latent_regression_trains_g { gz.shallow_clone() } else { gz.detach() };
+            let recovered = m.e.forward_t(&regressed, true).z_mean;
             loss += (recovered - z).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float) * self.cfg.latent_regression;
         }
         if self.cfg.image_reconstruction > 0.0 {
