@@ -190,15 +190,7 @@ fn mismatched_pairs_add_their_hinge_to_ds_loss() {
 fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();
-    let fresh = |latent_regression: f64, image_reconstruction: f64| {
-        let mut cfg = config(dir.path());
-        cfg.latent_regression = latent_regression;
-        cfg.image_reconstruction = image_reconstruction;
-        // No randomness but the fixed batch and latents: no dropout, E deterministic.
-        cfg.architecture.dropout = 0.0;
-        cfg.architecture.deterministic_e = true;
-        Trainer::new(cfg, Device::Cpu).unwrap()
-    };
+    let fresh = |latent_regression: f64, image_reconstruction: f64| deterministic_trainer(dir.path(), latent_regression, image_reconstruction, true);
     let x = images(&config(dir.path())).narrow(0, 0, 16);
     tch::manual_seed(3);
     let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
@@ -219,6 +211,20 @@ fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
     assert_refused(dir.path(), &tiny_with(dir.path(), "image_reconstruction = -1"), "image_reconstruction ≥ 0");
 }
 
+/// Fresh networks with the comparison terms' weights, whose only randomness is the batch and latents given to
+/// them (no dropout, E deterministic).
+fn deterministic_trainer(dir: &std::path::Path, latent_regression: f64, image_reconstruction: f64, latent_regression_trains_g: bool) -> Trainer {
+    let mut cfg = config(dir);
+    cfg.latent_regression = latent_regression;
+    cfg.image_reconstruction = image_reconstruction;
+    cfg.latent_regression_trains_g = latent_regression_trains_g;
+    cfg.architecture.dropout = 0.0;
+    cfg.architecture.deterministic_e = true;
+    Trainer::new(cfg, Device::Cpu).unwrap()
+}
+
+/// `latent_regression_trains_g = false` keeps the latent regressor's error out of G's step (G(z) is a
+/// constant for it) and still in E's; the default, BiGAN's joint regressor, reaches both.
 #[test]
 fn the_latent_regressor_trains_g_only_when_asked() {
     let _turn = rng_lock();
@@ -228,12 +234,7 @@ fn the_latent_regressor_trains_g_only_when_asked() {
     let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
     // E's and G's weights after one E/G step from the same fresh networks, batch and latents.
     let after_step = |latent_regression: f64, trains_g: bool| {
-        let mut cfg = config(dir.path());
-        cfg.latent_regression = latent_regression;
-        cfg.latent_regression_trains_g = trains_g;
-        cfg.architecture.dropout = 0.0;
-        cfg.architecture.deterministic_e = true;
-        let mut t = Trainer::new(cfg, Device::Cpu).unwrap();
+        let mut t = deterministic_trainer(dir.path(), latent_regression, 0.0, trains_g);
         t.eg_step(&x, &z).unwrap();
         // In name order: a VarStore's map has none.
         let flat = |vs: &tch::nn::VarStore| Tensor::cat(&vs.variables().into_iter().collect::<std::collections::BTreeMap<_, _>>().values().map(|v| v.flatten(0, -1)).collect::<Vec<_>>(), 0);
