@@ -190,7 +190,12 @@ fn mismatched_pairs_add_their_hinge_to_ds_loss() {
 fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();
-    let fresh = |latent_regression: f64, image_reconstruction: f64| deterministic_trainer(dir.path(), latent_regression, image_reconstruction, true);
+    let fresh = |latent_regression: f64, image_reconstruction: f64| {
+        deterministic_trainer(dir.path(), |cfg| {
+            cfg.latent_regression = latent_regression;
+            cfg.image_reconstruction = image_reconstruction;
+        })
+    };
     let x = images(&config(dir.path())).narrow(0, 0, 16);
     tch::manual_seed(3);
     let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
@@ -211,42 +216,59 @@ fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
     assert_refused(dir.path(), &tiny_with(dir.path(), "image_reconstruction = -1"), "image_reconstruction ≥ 0");
 }
 
-/// Fresh networks with the comparison terms' weights, whose only randomness is the batch and latents given to
-/// them (no dropout, E deterministic).
-fn deterministic_trainer(dir: &std::path::Path, latent_regression: f64, image_reconstruction: f64, latent_regression_trains_g: bool) -> Trainer {
+/// Fresh networks whose only randomness is the batch and latents given to them (no dropout, E deterministic),
+/// with the comparison terms set by `terms`.
+fn deterministic_trainer(dir: &std::path::Path, terms: impl FnOnce(&mut TrainConfig)) -> Trainer {
     let mut cfg = config(dir);
-    cfg.latent_regression = latent_regression;
-    cfg.image_reconstruction = image_reconstruction;
-    cfg.latent_regression_trains_g = latent_regression_trains_g;
+    terms(&mut cfg);
     cfg.architecture.dropout = 0.0;
     cfg.architecture.deterministic_e = true;
     Trainer::new(cfg, Device::Cpu).unwrap()
 }
 
-/// `latent_regression_trains_g = false` keeps the latent regressor's error out of G's step (G(z) is a
-/// constant for it) and still in E's; the default, BiGAN's joint regressor, reaches both.
+/// The latent regressor reaches the players asked for: by default (BiGAN's joint regressor) E's body, E's head
+/// and G; with `latent_regression_trains_g = false` not G (G(z) is a constant for it); with
+/// `latent_regression_trains_e_body = false` not E's body (the features the probes read move as in the plain
+/// game), while E's head and G (unless also held) learn exactly what the joint regressor teaches them.
 #[test]
-fn the_latent_regressor_trains_g_only_when_asked() {
+fn the_latent_regressor_trains_only_the_players_asked() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();
     let x = images(&config(dir.path())).narrow(0, 0, 16);
     tch::manual_seed(3);
     let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
-    // The weights after one E/G step from the same fresh networks, batch and latents.
-    let after_step = |latent_regression: f64, trains_g: bool| {
-        let mut t = deterministic_trainer(dir.path(), latent_regression, 0.0, trains_g);
-        t.eg_step(&x, &z).unwrap();
-        variables_of(&t.models)
+    // E/G's loss and the weights after one E/G step from the same fresh networks, batch and latents.
+    let after_step = |latent_regression: f64, trains_g: bool, trains_e_body: bool| {
+        let mut t = deterministic_trainer(dir.path(), |cfg| {
+            cfg.latent_regression = latent_regression;
+            cfg.latent_regression_trains_g = trains_g;
+            cfg.latent_regression_trains_e_body = trains_e_body;
+        });
+        let loss = t.eg_step(&x, &z).unwrap().0;
+        (loss, variables_of(&t.models))
     };
-    // The largest difference of one player's ("e", "g") variables between two of those.
+    // The largest difference between two of those over the trained weights of one part (BN's running
+    // statistics move with every forward pass in training mode, so they are left out).
     type Variables = std::collections::HashMap<String, Tensor>;
-    let moved = |a: &Variables, b: &Variables, player: &str| a.iter().filter(|(k, _)| k.starts_with(&format!("{player}/"))).map(|(k, v)| max_abs_diff(v, &b[k])).fold(0.0, f64::max);
-    let plain = after_step(0.0, true);
-    let e_only = after_step(0.5, false);
-    let joint = after_step(0.5, true);
-    assert!(moved(&e_only, &plain, "e") > 1e-6, "the latent regressor must reach E");
-    assert_eq!(moved(&e_only, &plain, "g"), 0.0, "with latent_regression_trains_g = false G's step must be the plain game's");
-    assert!(moved(&joint, &plain, "g") > 1e-6, "BiGAN's joint latent regressor (the default) must reach G");
+    let moved = |a: &Variables, b: &Variables, part: fn(&str) -> bool| a.iter().filter(|(k, _)| part(k) && !k.contains("running_")).map(|(k, v)| max_abs_diff(v, &b[k])).fold(0.0, f64::max);
+    // E's head is the two linear layers reading the AvePool feature; the rest of E is its body.
+    let e_head: fn(&str) -> bool = |k| k.starts_with("e/head");
+    let e_body: fn(&str) -> bool = |k| k.starts_with("e/") && !k.starts_with("e/head");
+    let g: fn(&str) -> bool = |k| k.starts_with("g/");
+    let (_, plain) = after_step(0.0, true, true);
+    let (joint_loss, joint) = after_step(0.5, true, true);
+    let (_, e_only) = after_step(0.5, false, true);
+    let (body_held_loss, body_held) = after_step(0.5, true, false);
+    let (_, head_only) = after_step(0.5, false, false);
+    // A first Adam step moves every weight with a gradient by about the learning rate (2e-4).
+    assert!(moved(&joint, &plain, e_body) > 1e-5 && moved(&joint, &plain, e_head) > 1e-5 && moved(&joint, &plain, g) > 1e-5, "BiGAN's joint latent regressor (the default) must reach E's body and head and G");
+    assert!(moved(&e_only, &plain, e_body) > 1e-5, "the latent regressor must reach E");
+    assert_eq!(moved(&e_only, &plain, g), 0.0, "with latent_regression_trains_g = false G's step must be the plain game's");
+    assert_eq!(moved(&body_held, &plain, e_body), 0.0, "with latent_regression_trains_e_body = false E's body must move as in the plain game");
+    assert!(moved(&body_held, &joint, e_head) < 1e-7 && moved(&body_held, &joint, g) < 1e-7, "with E's body held, E's head and G must learn what the joint regressor teaches them");
+    assert!((body_held_loss - joint_loss).abs() < 1e-5 * joint_loss.abs(), "E/G's loss is the same error however it trains: {body_held_loss} against {joint_loss}");
+    assert_eq!((moved(&head_only, &plain, e_body), moved(&head_only, &plain, g)), (0.0, 0.0), "with both held only E's head may learn from the regressor");
+    assert!(moved(&head_only, &joint, e_head) < 1e-7, "E's head learns from the regressor whatever else is held");
 }
 
 #[test]

@@ -187,6 +187,12 @@ pub struct TrainConfig {
     /// to invert G without G being bent towards an invertible, and so fully legible, latent).
     #[serde(default = "default_true")]
     pub latent_regression_trains_g: bool,
+    /// Whether the latent regressor's error also trains E's body (true: BiGAN's regressor, the whole of E)
+    /// or not (false: E's head learns to read z from the features the rest of the game gives, the features
+    /// the probes read are not asked to recover G's latent, and G, unless `latent_regression_trains_g` is
+    /// false too, is still taught through E's body to make z legible in them).
+    #[serde(default = "default_true")]
+    pub latent_regression_trains_e_body: bool,
     /// Weight of ALICE's explicit cycle consistency λ·MSE(x, G(E(x))) (Li et al. 2017, "ALICE: Towards
     /// Understanding Adversarial Learning for Joint Distribution Matching": the joint game alone has optima
     /// whose reconstructions are poor — it does not identify E = G⁻¹ — and a conditional-entropy term fixes

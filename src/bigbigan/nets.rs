@@ -302,7 +302,12 @@ impl Encoder {
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Encoded {
-        let avepool = match &self.body {
+        self.from_avepool(self.avepool(x, train), train)
+    }
+
+    /// E's body: the AvePool feature of a batch of images.
+    pub fn avepool(&self, x: &Tensor, train: bool) -> Tensor {
+        match &self.body {
             EncoderBody::Resnet { stem, blocks, bn_out } => {
                 let mut h = stem.forward(x);
                 for b in blocks {
@@ -326,7 +331,11 @@ impl Encoder {
                 }
                 h
             }
-        };
+        }
+    }
+
+    /// E's head on a batch of AvePool features: the BN+CReLU feature and the code.
+    pub fn from_avepool(&self, avepool: Tensor, train: bool) -> Encoded {
         let b = self.bn_feature.forward_t(&avepool, train);
         let bn_crelu = Tensor::cat(&[b.relu(), b.neg().relu()], 1);
         let stats = self.head2.forward(&lrelu(&self.head1.forward(&avepool)));

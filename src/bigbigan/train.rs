@@ -9,8 +9,8 @@
 //! * D: mean h(y·s_xz) + [unary] mean h(y·s_x) + mean h(y·s_z) [+ w mean h(−s_xz(x, E(x′))) or
 //!   w mean h(s_xz(G(z), z′)), mismatched pairs in one class or the other, when `mismatch_weight` w > 0]
 //! * E, G: mean y·(s_xz + [unary] s_x + s_z) [+ λ mean ‖E(G(z)) − z‖², BiGAN's latent regressor, when
-//!   `latent_regression` > 0, reaching G too unless `latent_regression_trains_g = false`: a comparison
-//!   variant only] [+ λ_x MSE(x, G(E(x))), ALICE's cycle consistency, when `image_reconstruction` > 0: a
+//!   `latent_regression` > 0, reaching G unless `latent_regression_trains_g = false` and E's body unless
+//!   `latent_regression_trains_e_body = false`: a comparison variant only] [+ λ_x MSE(x, G(E(x))), ALICE's cycle consistency, when `image_reconstruction` > 0: a
 //!   comparison variant only]
 
 use std::io::Write;
@@ -162,10 +162,7 @@ impl Trainer {
         let (se, sg) = (self.total(&enc).mean(Kind::Float), self.total(&gen).mean(Kind::Float));
         let mut loss = &se - &sg;
         if self.cfg.latent_regression > 0.0 {
-            // Without `latent_regression_trains_g` the error reaches E only.
-            let regressed = if self.cfg.latent_regression_trains_g { gz.shallow_clone() } else { gz.detach() };
-            let recovered = m.e.forward_t(&regressed, true).z_mean;
-            loss += (recovered - z).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float) * self.cfg.latent_regression;
+            loss += self.latent_regression_loss(&gz, z)?;
         }
         if self.cfg.image_reconstruction > 0.0 {
             loss += (m.g.forward_t(&code, true) - x).square().mean(Kind::Float) * self.cfg.image_reconstruction;
@@ -176,6 +173,28 @@ impl Trainer {
         self.opt_e.step();
         self.opt_g.step();
         Ok((loss.f_double_value(&[])?, se.f_double_value(&[])?, sg.f_double_value(&[])?))
+    }
+
+    /// BiGAN's latent regressor λ_z · mean ‖E(G(z)) − z‖², reaching the players the config names: E's head
+    /// always; E's body unless `latent_regression_trains_e_body = false`; G unless
+    /// `latent_regression_trains_g = false`.
+    fn latent_regression_loss(&self, gz: &Tensor, z: &Tensor) -> Result<Tensor> {
+        let (e, cfg) = (&self.models.e, &self.cfg);
+        let error = |features: Tensor| (e.from_avepool(features, true).z_mean - z).square().sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float) * cfg.latent_regression;
+        let regressed = if cfg.latent_regression_trains_g { gz.shallow_clone() } else { gz.detach() };
+        let features = e.avepool(&regressed, true);
+        if cfg.latent_regression_trains_e_body {
+            return Ok(error(features));
+        }
+        let head_error = error(features.detach());
+        if !cfg.latent_regression_trains_g {
+            return Ok(head_error);
+        }
+        // G's share passes through E's body, which must not learn from it: the error's gradient at G(z),
+        // taken apart from the weights' gradients, enters as a term of value 0 whose gradient at G(z) it is.
+        let at_gz = Tensor::f_run_backward(&[error(features)], &[gz], false, false)?.remove(0);
+        let through_body = (gz * at_gz).sum(Kind::Float);
+        Ok(head_error + &through_body - through_body.detach())
     }
 
     /// The sd of the instance noise at the current step: `instance_noise` annealed linearly to 0 at `steps`.
