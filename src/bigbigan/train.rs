@@ -10,8 +10,8 @@
 //!   w mean h(s_xz(G(z), z′)), mismatched pairs in one class or the other, when `mismatch_weight` w > 0]
 //! * E, G: mean y·(s_xz + [unary] s_x + s_z) [+ λ mean ‖E(G(z)) − z‖², BiGAN's latent regressor, when
 //!   `latent_regression` > 0, reaching G unless `latent_regression_trains_g = false` and E's body unless
-//!   `latent_regression_trains_e_body = false`: a comparison variant only] [+ λ_x MSE(x, G(E(x))), ALICE's cycle consistency, when `image_reconstruction` > 0: a
-//!   comparison variant only]
+//!   `latent_regression_trains_e_body = false`: a comparison variant only] [+ λ_x MSE(x, G(E(x))), ALICE's
+//!   cycle consistency, when `image_reconstruction` > 0: a comparison variant only]
 
 use std::io::Write;
 use std::path::PathBuf;
