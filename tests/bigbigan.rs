@@ -271,6 +271,32 @@ fn the_latent_regressor_trains_only_the_players_asked() {
     assert!(moved(&head_only, &joint, e_head) < 1e-7, "E's head learns from the regressor whatever else is held");
 }
 
+/// The latent regressor acts from `latent_regression_from_step` on: before it E/G's loss is the plain game's,
+/// from it on the plain game's plus the regressor's error (the same fresh networks, batch and latents at each step).
+#[test]
+fn the_latent_regressor_acts_from_its_first_step() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let x = images(&config(dir.path())).narrow(0, 0, 16);
+    tch::manual_seed(3);
+    let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
+    let eg_loss_at = |latent_regression: f64, step: usize| {
+        let mut t = deterministic_trainer(dir.path(), |cfg| {
+            cfg.latent_regression = latent_regression;
+            cfg.latent_regression_from_step = 5;
+        });
+        t.step = step;
+        t.eg_step(&x, &z).unwrap().0
+    };
+    let plain = eg_loss_at(0.0, 4);
+    assert_eq!(eg_loss_at(0.0, 5), plain, "without the regressor the step number does not enter E/G's loss");
+    assert_eq!(eg_loss_at(0.5, 4), plain, "before its first step the regressor must not act");
+    // Fresh networks do not invert each other: the regressor's error is ≈ the latent's dimension (8) and more.
+    let extra = eg_loss_at(0.5, 5) - plain;
+    assert!(extra > 0.5, "from its first step on the regressor must add its error: E/G's loss grew by {extra}");
+    assert!((eg_loss_at(0.5, 6) - plain - extra).abs() < 1e-5 * extra, "after its first step the regressor keeps acting");
+}
+
 #[test]
 fn instance_noise_reaches_ds_images_in_both_players_steps_and_anneals_to_zero() {
     let _turn = rng_lock();

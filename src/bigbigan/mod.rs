@@ -193,6 +193,10 @@ pub struct TrainConfig {
     /// false too, is still taught through E's body to make z legible in them).
     #[serde(default = "default_true")]
     pub latent_regression_trains_e_body: bool,
+    /// The first step at which the latent regressor acts (0: from the start). A later start lets the rest of
+    /// the game shape E's features first, and G's images bend towards legibility for fewer steps.
+    #[serde(default)]
+    pub latent_regression_from_step: usize,
     /// Weight of ALICE's explicit cycle consistency λ·MSE(x, G(E(x))) (Li et al. 2017, "ALICE: Towards
     /// Understanding Adversarial Learning for Joint Distribution Matching": the joint game alone has optima
     /// whose reconstructions are poor — it does not identify E = G⁻¹ — and a conditional-entropy term fixes

@@ -10,7 +10,8 @@
 //!   w mean h(s_xz(G(z), z′)), mismatched pairs in one class or the other, when `mismatch_weight` w > 0]
 //! * E, G: mean y·(s_xz + [unary] s_x + s_z) [+ λ mean ‖E(G(z)) − z‖², BiGAN's latent regressor, when
 //!   `latent_regression` > 0, reaching G unless `latent_regression_trains_g = false` and E's body unless
-//!   `latent_regression_trains_e_body = false`: a comparison variant only] [+ λ_x MSE(x, G(E(x))), ALICE's
+//!   `latent_regression_trains_e_body = false`, from step `latent_regression_from_step`: a comparison
+//!   variant only] [+ λ_x MSE(x, G(E(x))), ALICE's
 //!   cycle consistency, when `image_reconstruction` > 0: a comparison variant only]
 
 use std::io::Write;
@@ -161,7 +162,7 @@ impl Trainer {
         let gen = self.judged(&gz, z)?;
         let (se, sg) = (self.total(&enc).mean(Kind::Float), self.total(&gen).mean(Kind::Float));
         let mut loss = &se - &sg;
-        if self.cfg.latent_regression > 0.0 {
+        if self.cfg.latent_regression > 0.0 && self.step >= self.cfg.latent_regression_from_step {
             loss += self.latent_regression_loss(&gz, z)?;
         }
         if self.cfg.image_reconstruction > 0.0 {
