@@ -196,9 +196,7 @@ fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
             cfg.image_reconstruction = image_reconstruction;
         })
     };
-    let x = images(&config(dir.path())).narrow(0, 0, 16);
-    tch::manual_seed(3);
-    let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
+    let (x, z) = images_and_latents(dir.path());
     let eg_loss = |mut t: Trainer| t.eg_step(&x, &z).unwrap().0;
     let plain = eg_loss(fresh(0.0, 0.0));
     let (latent_error, image_error) = tch::no_grad(|| {
@@ -214,6 +212,13 @@ fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
         assert!((extra - want).abs() < 1e-3 * want, "weights {weights:?}: the E/G loss grew by {extra}, not {want}");
     }
     assert_refused(dir.path(), &tiny_with(dir.path(), "image_reconstruction = -1"), "image_reconstruction ≥ 0");
+}
+
+/// A fixed batch of 16 training images and 16 seeded latents, for steps compared across configs.
+fn images_and_latents(dir: &std::path::Path) -> (Tensor, Tensor) {
+    let x = images(&config(dir)).narrow(0, 0, 16);
+    tch::manual_seed(3);
+    (x, Tensor::randn([16, 8], (Kind::Float, Device::Cpu)))
 }
 
 /// Fresh networks whose only randomness is the batch and latents given to them (no dropout, E deterministic),
@@ -234,9 +239,7 @@ fn deterministic_trainer(dir: &std::path::Path, terms: impl FnOnce(&mut TrainCon
 fn the_latent_regressor_trains_only_the_players_asked() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();
-    let x = images(&config(dir.path())).narrow(0, 0, 16);
-    tch::manual_seed(3);
-    let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
+    let (x, z) = images_and_latents(dir.path());
     // E/G's loss and the weights after one E/G step from the same fresh networks, batch and latents.
     let after_step = |latent_regression: f64, trains_g: bool, trains_e_body: bool| {
         let mut t = deterministic_trainer(dir.path(), |cfg| {
@@ -277,9 +280,7 @@ fn the_latent_regressor_trains_only_the_players_asked() {
 fn the_latent_regressor_acts_from_its_first_step() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();
-    let x = images(&config(dir.path())).narrow(0, 0, 16);
-    tch::manual_seed(3);
-    let z = Tensor::randn([16, 8], (Kind::Float, Device::Cpu));
+    let (x, z) = images_and_latents(dir.path());
     let eg_loss_at = |latent_regression: f64, step: usize| {
         let mut t = deterministic_trainer(dir.path(), |cfg| {
             cfg.latent_regression = latent_regression;
