@@ -11,8 +11,8 @@
 //! * E, G: mean y·(s_xz + [unary] s_x + s_z) [+ λ mean ‖E(G(z)) − z‖², BiGAN's latent regressor, when
 //!   `latent_regression` > 0, reaching G unless `latent_regression_trains_g = false` and E's body unless
 //!   `latent_regression_trains_e_body = false`, from step `latent_regression_from_step`: a comparison
-//!   variant only] [+ λ_x MSE(x, G(E(x))), ALICE's
-//!   cycle consistency, when `image_reconstruction` > 0: a comparison variant only]
+//!   variant only] [+ λ_x MSE(x, G(E(x))), ALICE's cycle consistency, when `image_reconstruction` > 0: a
+//!   comparison variant only]
 
 use std::io::Write;
 use std::path::PathBuf;
