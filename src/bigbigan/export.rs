@@ -29,25 +29,36 @@ fn save_traced(module: CModule, path: &Path) -> Result<String> {
     crate::data::file_sha256(path)
 }
 
+/// Trace `forward` on `example` with the weights of `vs` on the CPU and frozen, save it as `path`, and put
+/// the weights back where they were (device and gradients); returns the file's sha256.
+///
+/// The traced graph holds the weights themselves as constants, on the device they were traced on: a run
+/// trained on a GPU still exports CPU modules, which load anywhere and which the probes read like the CPU
+/// recipe's. They are saved while still frozen (a constant that requires grad cannot be loaded back).
+fn trace_on_cpu(vs: &mut nn::VarStore, class: &str, example: Tensor, path: &Path, forward: &mut impl FnMut(&[Tensor]) -> Vec<Tensor>) -> Result<String> {
+    let device = vs.device();
+    vs.set_device(tch::Device::Cpu);
+    vs.freeze();
+    let module = CModule::create_by_tracing(class, "forward", &[example], forward);
+    let sha = module.map_err(Error::from).and_then(|m| save_traced(m, path));
+    vs.unfreeze();
+    vs.set_device(device);
+    sha
+}
+
 /// Trace `encoder` into `<dir>/<name>.pt` and write `<dir>/<name>.toml`; returns the manifest path.
-/// `vs` holds the encoder's weights: tracing needs them frozen (constants), they are unfrozen after.
+/// `vs` holds the encoder's weights (see [`trace_on_cpu`]).
 pub fn export_encoder(encoder: &Encoder, vs: &mut nn::VarStore, a: &Architecture, input_side: i64, dir: &Path, name: &str, source: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).at(dir)?;
     let example = Tensor::f_zeros([2, a.channels, input_side, input_side], (Kind::Float, tch::Device::Cpu))?;
     let pad = (a.image_size() - input_side) / 2;
-    vs.freeze();
-    let module = CModule::create_by_tracing("BigBiGanEncoder", "forward", &[example], &mut |inputs| {
+    let weights = dir.join(format!("{name}.pt"));
+    let sha = trace_on_cpu(vs, "BigBiGanEncoder", example, &weights, &mut |inputs| {
         let x = inputs[0].pad([pad, pad, pad, pad], "constant", Some(-1.0));
         let e = encoder.forward_t(&x, false);
         // TorchScript methods return one value: the outputs side by side, split by `output_order`.
         vec![Tensor::cat(&[e.avepool, e.bn_crelu, e.z_mean, e.z_sample], 1)]
-    });
-    let weights = dir.join(format!("{name}.pt"));
-    // The traced graph holds the weights themselves as constants: save while they are still frozen
-    // (a constant that requires grad cannot be loaded back).
-    let sha = module.map_err(Error::from).and_then(|m| save_traced(m, &weights));
-    vs.unfreeze();
-    let sha = sha?;
+    })?;
     let width = encoder.avepool_width();
     let manifest = format!(
         "# Written by `bbeval train-bigbigan` ({source}).\nname = \"{name}\"\narchitecture = \"BigBiGAN-mini E ({:?}, width {})\"\nweights = \"{name}.pt\"\nweights_sha256 = \"{sha}\"\nsource = \"{source}\"\nlatent = {}\noutput_order = {:?}\n\n[input]\nsize = {input_side}\nchannels = {}\nrange = [-1, 1]\n\n[outputs]\navepool = {width}\nbn_crelu = {}\nz_mean = {}\nz_sample = {}\n",
@@ -62,16 +73,12 @@ pub fn export_encoder(encoder: &Encoder, vs: &mut nn::VarStore, a: &Architecture
 pub fn export_generator(generator: &Generator, vs: &mut nn::VarStore, dir: &Path, name: &str, source: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).at(dir)?;
     let example = Tensor::f_zeros([2, generator.latent()], (Kind::Float, tch::Device::Cpu))?;
-    vs.freeze();
-    let module = CModule::create_by_tracing("BigBiGanGenerator", "forward", &[example], &mut |inputs| {
+    let weights = dir.join(format!("{name}.pt"));
+    let sha = trace_on_cpu(vs, "BigBiGanGenerator", example, &weights, &mut |inputs| {
         let x = generator.forward_t(&inputs[0], false);
         let channels = x.size()[1];
         vec![if channels == 1 { x.repeat([1, 3, 1, 1]) } else { x }]
-    });
-    let weights = dir.join(format!("{name}.pt"));
-    let sha = module.map_err(Error::from).and_then(|m| save_traced(m, &weights));
-    vs.unfreeze();
-    let sha = sha?;
+    })?;
     let manifest = format!(
         "# Written by `bbeval train-bigbigan` ({source}).\nname = \"{name}\"\nweights = \"{name}.pt\"\nweights_sha256 = \"{sha}\"\nsource = \"{source}\"\nlatent = {}\nrange = [-1, 1]\n",
         generator.latent()
