@@ -258,6 +258,10 @@ pub enum Command {
         /// and a copy of E alone towards the fresh D (its check of G's pairing), and towards G itself.
         #[arg(long, value_name = "STEPS", conflicts_with_all = ["resume", "steps", "max_seconds", "export_generator"])]
         pairing_probe: Option<usize>,
+        /// Only (re)draw `<out_dir>/train_log.png` from the run's `train_log.csv` (no training): for a run
+        /// trained where no fonts are installed, as on the bare GPU image.
+        #[arg(long, conflicts_with_all = ["resume", "steps", "max_seconds", "export_generator", "pairing_probe"])]
+        plot_log: bool,
         #[command(flatten)]
         compute: ComputeFlags,
     },

@@ -396,6 +396,37 @@ fn export_then_load_gives_the_same_outputs() {
     let e_manifest = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, 28, &out, "tiny-e", "test").unwrap();
     let g_manifest = export_generator(&m.g_ema, &mut m.vs_g_ema, &out, "tiny-g", "test").unwrap();
     assert_exports_reproduce(m, &imgs, &e_manifest, &g_manifest);
+    // Exports trace with the weights moved to the CPU and frozen: the run's weights are put back, trainable.
+    for vs in [&m.vs_e, &m.vs_g_ema] {
+        assert_eq!(vs.device(), Device::Cpu);
+        assert!(vs.trainable_variables().iter().all(|v| v.requires_grad()), "an export left the weights frozen");
+    }
+}
+
+#[test]
+fn a_plot_that_cannot_be_drawn_loses_neither_the_run_nor_leaves_a_blank_picture() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let imgs = images(&cfg);
+    // A folder where the picture goes: drawing succeeds, putting it in place fails (as a machine without
+    // fonts fails after the background is written).
+    let png = cfg.out_dir().join("train_log.png");
+    std::fs::create_dir_all(&png).unwrap();
+    let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
+    t.train(&imgs, &bbeval::reporter::Reporter::silent()).expect("a plot that fails must not fail the run");
+    assert_eq!(t.step, 3);
+    assert!(cfg.checkpoint_dir().join("state.json").exists(), "the run's checkpoint is written");
+    assert!(png.is_dir() && !cfg.out_dir().join("train_log.tmp.png").exists(), "the half-made picture is removed");
+    let log = cfg.out_dir().join("train_log.csv");
+    let err = bbeval::bigbigan::diagnostics::plot(&log, &png).unwrap_err().to_string();
+    assert!(err.contains("train_log.png"), "{err}");
+    // Drawn again where it can be: a whole picture of the log, 1200×800.
+    std::fs::remove_dir(&png).unwrap();
+    bbeval::bigbigan::diagnostics::plot(&log, &png).unwrap();
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    assert_eq!((u32::from_be_bytes(bytes[16..20].try_into().unwrap()), u32::from_be_bytes(bytes[20..24].try_into().unwrap())), (1200, 800));
 }
 
 /// The exported encoder and generator, loaded as the harness loads them, give what the networks give:

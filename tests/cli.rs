@@ -98,6 +98,29 @@ fn train_bigbigan_export_generator_re_creates_the_shipped_generator() {
     assert_eq!(v["lr_e"].as_f64(), Some(2e-4), "{out}");
 }
 
+/// `--plot-log` draws a run's training plot from its log alone (a run trained without fonts, as on the GPU
+/// image, has none); without a log the error names it and the fix.
+#[test]
+fn train_bigbigan_plot_log_draws_the_plot_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(common::root().join("eval/bigbigan-fmnist.toml")).unwrap();
+    let config = config.replacen("seed = 0\n", &format!("seed = 0\nout_dir = \"{}\"\n", dir.path().display()), 1);
+    let path = dir.path().join("shipped.toml");
+    std::fs::write(&path, config).unwrap();
+    let args = ["train-bigbigan", "--config", path.to_str().unwrap(), "--plot-log"];
+    let (code, out) = bbeval(&args);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("no training log to plot") && out.contains(&dir.path().join("train_log.csv").display().to_string()), "{out}");
+
+    std::fs::copy(common::root().join("results/bigbigan-fmnist/train_log.csv"), dir.path().join("train_log.csv")).unwrap();
+    let (code, out) = bbeval(&args);
+    assert_eq!(code, 0, "{out}");
+    let png = std::fs::read(dir.path().join("train_log.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG", "{out}");
+    let (code, out) = bbeval(&["train-bigbigan", "--config", path.to_str().unwrap(), "--plot-log", "--resume"]);
+    assert_eq!(code, 2, "clap's usage error: {out}");
+}
+
 /// Every config and run file shipped in eval/ loads (a typo in one, e.g. a run file written for a GPU run
 /// that has not happened yet, is caught here rather than by its first user). A training config names its
 /// dataset as a string (`dataset = "idx:..."`), a run file as a `[dataset]` table.

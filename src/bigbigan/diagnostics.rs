@@ -139,9 +139,21 @@ pub fn truncate_log(path: &Path, step: usize) -> Result<f64> {
 type Panel<'a> = (&'a str, Vec<(&'a str, Vec<(f64, f64)>)>);
 
 pub fn plot(log: &Path, png: &Path) -> Result<()> {
+    // Drawn beside and renamed over `png` when whole: a machine without fonts fails after the white
+    // background is written, and a blank picture must not pass for the run's plot.
+    let tmp = png.with_extension("tmp.png");
+    let done = draw(log, png, &tmp).and_then(|drawn| if drawn { std::fs::rename(&tmp, png).at(png) } else { Ok(()) });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
+/// Draw the plot of `log` into `file` (errors name `png`, the plot's own path); false when the log has no rows.
+fn draw(log: &Path, png: &Path, file: &Path) -> Result<bool> {
     let (header, rows) = read_log(log)?;
     if rows.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let col = |name: &str| header.iter().position(|h| h == name);
     let series = |name: &str| -> Vec<(f64, f64)> { col(name).map(|c| rows.iter().map(|r| (r[0], r[c])).filter(|p| p.1.is_finite()).collect()).unwrap_or_default() };
@@ -156,7 +168,7 @@ pub fn plot(log: &Path, png: &Path) -> Result<()> {
         ("|Δ s_xz| under shuffled z / sd(s_xz)", vec![("ratio", ratio)]),
     ];
     let err = |e: &dyn std::fmt::Display| Error::Plot { path: png.into(), reason: e.to_string() };
-    let root = BitMapBackend::new(png, (1200, 800)).into_drawing_area();
+    let root = BitMapBackend::new(file, (1200, 800)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let x_max = rows.iter().map(|r| r[0]).fold(1.0, f64::max);
     for (area, (title, lines)) in root.split_evenly((2, 2)).iter().zip(panels) {
@@ -184,5 +196,6 @@ pub fn plot(log: &Path, png: &Path) -> Result<()> {
         }
         chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| err(&e))?;
     }
-    root.present().map_err(|e| err(&e))
+    root.present().map_err(|e| err(&e))?;
+    Ok(true)
 }

@@ -62,7 +62,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             gate::check(&out, &baseline, run.as_deref(), &tolerance, interval, allow_mixed_versions, dir.as_deref(), &compute)
         }
         Command::Reconstruct { encoder, generator, dataset, n, seed, out: png, compute } => measure::reconstruct(&out, &encoder, &generator, &dataset, n, seed, &png, &context(&compute)?),
-        Command::TrainBigbigan { config, resume, steps, seed, max_seconds, export_generator, pairing_probe, compute } => {
+        Command::TrainBigbigan { config, resume, steps, seed, max_seconds, export_generator, pairing_probe, plot_log, compute } => {
+            if plot_log {
+                return train::plot_log(&out, &config, seed);
+            }
             let ctx = context(&compute)?;
             match (export_generator, pairing_probe) {
                 (true, _) => train::export_generator(&out, &config, seed, &ctx),

@@ -1,5 +1,5 @@
 //! `bbeval train-bigbigan`: load the config and images, train (or resume), export E and G; or re-export G
-//! alone from a checkpoint.
+//! alone from a checkpoint, or redraw the training log's plot.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -105,6 +105,20 @@ pub fn export_generator(out: &Output, config: &Path, seed: Option<u64>, ctx: &Ex
     out.emit(&json!({ "name": cfg.name, "step": step, "generator": g, "device": ctx.device_name() }), || {
         println!("exported the EMA generator of {} at step {step}: {}", cfg.name, g.display());
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--plot-log`: draw `<out_dir>/train_log.png` from the run's `train_log.csv` (a run trained on a machine
+/// without fonts has the log but no plot).
+pub fn plot_log(out: &Output, config: &Path, seed: Option<u64>) -> Result<ExitCode> {
+    let cfg = load_config(config, seed)?;
+    let log = cfg.out_dir().join("train_log.csv");
+    if !log.exists() {
+        anyhow::bail!("{}: no training log to plot (train it first: bbeval train-bigbigan --config {})", log.display(), config.display());
+    }
+    let png = cfg.out_dir().join("train_log.png");
+    bbeval::bigbigan::diagnostics::plot(&log, &png)?;
+    out.emit(&json!({ "name": cfg.name, "log": log, "plot": png }), || println!("plotted {}: {}", log.display(), png.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
