@@ -2,7 +2,10 @@
 //! generator entries). Sits above data, features and probe: it names their settings, they never see it.
 //!
 //! Defaults come from [`crate::protocol`]; the `[probe]` table is the probe module's own
-//! [`ProbeConfig`], checked once when the file is loaded, with errors that name the file.
+//! [`ProbeConfig`], checked once when the file is loaded, with errors that name the file. Entries over seeds
+//! and features are written once ([`expand`]).
+
+pub mod expand;
 
 use std::path::{Path, PathBuf};
 
@@ -128,8 +131,14 @@ impl RunFile {
     pub fn load(path: &Path) -> Result<RunFile> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::RunFile { path: path.into(), reason: e.to_string() })?;
-        let run: RunFile = toml::from_str(&text)
-            .map_err(|e| Error::RunFile { path: path.into(), reason: explain_toml_error(&e) })?;
+        let toml_error = |e: toml::de::Error| Error::RunFile { path: path.into(), reason: explain_toml_error(&e) };
+        let doc: toml::Table = toml::from_str(&text).map_err(toml_error)?;
+        let run: RunFile = if expand::needed(&doc) {
+            let doc = expand::expand(doc).map_err(|reason| Error::RunFile { path: path.into(), reason })?;
+            toml::Value::Table(doc).try_into().map_err(toml_error)?
+        } else {
+            toml::from_str(&text).map_err(toml_error)?
+        };
         run.probe.check(&format!("run file {}, [probe]", path.display()))?;
         if run.rows.is_empty() && run.generation.is_empty() {
             return Err(Error::RunFile { path: path.into(), reason: "no [[rows]] or [[generation]]: add at least one encoder row or generator".into() });
@@ -182,5 +191,61 @@ mod tests {
         assert_eq!(RunFile::load(&path).unwrap().generation[0].cls_feature.as_deref(), Some("bn_crelu"));
         write("cls_feature='z_mean'\n");
         assert!(RunFile::load(&path).unwrap_err().to_string().contains("no [[rows]] has that method"));
+    }
+
+    fn load_text(dir: &Path, text: &str) -> Result<RunFile> {
+        let path = dir.join("seeds.toml");
+        std::fs::write(&path, format!("name='s'\n[dataset]\nspec='idx:a'\n{text}")).unwrap();
+        RunFile::load(&path)
+    }
+
+    /// An entry over seeds and features reads as the entries written out one by one: seeds outer, features
+    /// inner, `{seed}` replaced in every string (the Cls. row too), other entries left where they are.
+    #[test]
+    fn seeds_and_features_expand_to_the_entries_written_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = load_text(
+            dir.path(),
+            "[[rows]]\nmethod='Raw'\nencoder='raw'\nfeature='pixels'\n\
+             [[rows]]\nmethod='E (seed {seed})'\nencoder='r-seed{seed}/e.toml'\nfeatures=['avepool','bn_crelu']\nseeds=[1,2]\n\
+             [[generation]]\nvariant='G (seed {seed})'\ngenerator='r-seed{seed}/g.toml'\nsamples=64\ncls_row='E (seed {seed})'\ncls_feature='bn_crelu'\nseeds=[1,2]\n",
+        )
+        .unwrap();
+        let mut long = String::from("[[rows]]\nmethod='Raw'\nencoder='raw'\nfeature='pixels'\n");
+        for seed in [1, 2] {
+            for feature in ["avepool", "bn_crelu"] {
+                long += &format!("[[rows]]\nmethod='E (seed {seed})'\nencoder='r-seed{seed}/e.toml'\nfeature='{feature}'\n");
+            }
+        }
+        for seed in [1, 2] {
+            long += &format!("[[generation]]\nvariant='G (seed {seed})'\ngenerator='r-seed{seed}/g.toml'\nsamples=64\ncls_row='E (seed {seed})'\ncls_feature='bn_crelu'\n");
+        }
+        let long = load_text(dir.path(), &long).unwrap();
+        let json = |r: &RunFile| serde_json::to_string(r).unwrap();
+        assert_eq!(json(&short), json(&long));
+        assert_eq!(short.rows.len(), 5);
+        assert_eq!(short.rows[4].encoder, "r-seed2/e.toml");
+        assert_eq!(short.generation[1].cls_row.as_deref(), Some("E (seed 2)"));
+    }
+
+    /// A seed list that would repeat an entry, a placeholder nothing fills, or a feature given twice is
+    /// refused at load, with the file, the entry and the fix.
+    #[test]
+    fn seed_and_feature_lists_that_cannot_expand_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = |text: &str, why: &str| {
+            let err = load_text(dir.path(), text).unwrap_err().to_string();
+            assert!(err.contains("seeds.toml") && err.contains(why), "{err}");
+        };
+        refused("[[rows]]\nmethod='E {seed}'\nencoder='e.toml'\nfeature='avepool'\nseeds=[1]\n", "`encoder` must hold {seed}");
+        refused("[[rows]]\nmethod='E'\nencoder='e{seed}.toml'\nfeature='avepool'\nseeds=[1]\n", "`method` must hold {seed}");
+        refused("[[rows]]\nmethod='E {seed}'\nencoder='e{seed}.toml'\nfeature='avepool'\n", "has no `seeds = [...]`");
+        refused("[[rows]]\nmethod='E {seed}'\nencoder='e{seed}.toml'\nfeature='avepool'\nseeds=[1,1]\n", "seed 1 is listed twice");
+        refused("[[rows]]\nmethod='E {seed}'\nencoder='e{seed}.toml'\nfeature='avepool'\nseeds=[]\n", "non-empty list of integers");
+        refused("[[rows]]\nmethod='E'\nencoder='e.toml'\nfeature='avepool'\nfeatures=['bn_crelu']\n", "not both");
+        refused("[[rows]]\nmethod='E'\nencoder='e.toml'\nfeatures=[]\n", "non-empty list of feature names");
+        refused("[[generation]]\nvariant='G'\ngenerator='g.toml'\nfeatures=['x']\n", "`features` is for [[rows]]");
+        // After expansion the entries are read as ever: an unknown key still gets its suggestion.
+        refused("[[rows]]\nmethod='E'\nencoder='e.toml'\nfeatures=['avepool']\narchitecure='x'\n", "did you mean `architecture`?");
     }
 }
