@@ -404,7 +404,7 @@ fn export_then_load_gives_the_same_outputs() {
 }
 
 #[test]
-fn a_plot_that_cannot_be_drawn_loses_neither_the_run_nor_leaves_a_blank_picture() {
+fn a_plot_that_cannot_be_drawn_neither_fails_the_run_nor_leaves_a_blank_picture() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
