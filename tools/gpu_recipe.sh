@@ -16,7 +16,12 @@
 # A results/<name>/checkpoint already there (an earlier call's archive, unpacked and carried) is resumed, so a
 # second call continues the run instead of starting over.
 #
-# Environment: TRAIN_S (seconds of training, default 270: the whole call then takes about TRAIN_S + 60 s and
+# Before the run, a smoke run of the same config in a scratch folder: SMOKE_STEPS (default 6; 1 in CPU mode)
+# steps with a checkpoint, then --resume to twice that, each with its exports. A defect that only the device
+# shows (on the first H200 call: a CPU example traced through CUDA weights; a plot without fonts) then costs
+# seconds, not the training budget. SMOKE_STEPS=0 skips it.
+#
+# Environment: TRAIN_S (seconds of training, default 270: the whole call then takes about TRAIN_S + 70 s and
 # leaves a lent GPU's 15 minutes room for a second call), CONFIG (default the bundle's
 # eval/bigbigan-fmnist-gpu.toml), DEVICE (default cuda), BBEVAL, PYTHON (its torch gives LD_LIBRARY_PATH).
 # --cpu-mode: --device cpu and STEPS (default 4) steps, to keep the script working where there is no GPU.
@@ -34,9 +39,9 @@ PYTHON="${PYTHON:-python3}"
 BENCH="$ROOT/tools/gpu_bench.py"   # its small JSON/TOML/log helpers (jget, tomlpatch, trainlog)
 CONFIG="${CONFIG:-$ROOT/eval/bigbigan-fmnist-gpu.toml}"
 if (( CPU_MODE )); then
-  DEV=cpu; : "${TRAIN_S:=600}"; STEPS_ARG=(--steps "${STEPS:-4}")
+  DEV=cpu; : "${TRAIN_S:=600}"; STEPS_ARG=(--steps "${STEPS:-4}"); : "${SMOKE_STEPS:=1}"
 else
-  DEV="${DEVICE:-cuda}"; : "${TRAIN_S:=270}"; STEPS_ARG=()
+  DEV="${DEVICE:-cuda}"; : "${TRAIN_S:=270}"; STEPS_ARG=(); : "${SMOKE_STEPS:=6}"
 fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/bbeval-gpurecipe.XXXXXX")"
 mkdir -p "$WORK/logs"
@@ -67,11 +72,26 @@ fi
   echo "- config: $CONFIG (sha256 $(sha256sum "$CONFIG" | cut -c1-16)); training budget: ${TRAIN_S} s"
 } > "$REPORT"
 fail() { echo "- **failed**: $1" >> "$REPORT"; echo "gpu_recipe: $1" >&2; exit 1; }
+# The messages of a bbeval stderr log without libtorch's stack frames (a panic's message carries them inline,
+# after an escaped newline), so that the report's tail shows the error itself.
+errors_of() { grep -v '^frame #' "$1" | sed -e 's/\\nException raised from.*//' -e 's/\\nframe #.*//'; }
 
 (( BB_OK )) || fail "bbeval does not start here: $(tail -c 600 "$WORK/logs/version.err" | tr '\n' ' ')"
 [[ -n "$NAME" ]] || fail "no name = \"...\" line in $CONFIG"
 [[ -f assets/fashion-mnist/train-images-idx3-ubyte.gz ]] ||
   fail "no assets/fashion-mnist/train-images-idx3-ubyte.gz under $(pwd): run from the repository root and carry assets/fashion-mnist"
+
+if (( SMOKE_STEPS > 0 )); then
+  SMOKE="$WORK/smoke"
+  "$PYTHON" "$BENCH" tomlpatch "$CONFIG" "$WORK/smoke.toml" --set "out_dir=\"$SMOKE\"" --set "steps=$(( 2 * SMOKE_STEPS ))" \
+    --set "checkpoint_every=$SMOKE_STEPS" --set "log_every=$SMOKE_STEPS"
+  for smoke_args in "--steps $SMOKE_STEPS" "--resume"; do
+    # shellcheck disable=SC2086  # the two words of --steps N
+    "$BBEVAL" train-bigbigan --config "$WORK/smoke.toml" --device "$DEV" $smoke_args -q > "$WORK/logs/smoke.out" 2> "$WORK/logs/smoke.err" ||
+      fail "the smoke run (train-bigbigan $smoke_args, scratch folder) failed, before the run: $(errors_of "$WORK/logs/smoke.err" | tail -c 1500 | tr '\n' ' ')"
+  done
+  echo "- smoke run: $SMOKE_STEPS step(s), then --resume to $(( 2 * SMOKE_STEPS )), each exported: ok after ${SECONDS} s" >> "$REPORT"
+fi
 
 RESUME_ARG=()
 if [[ -f "$RUN/checkpoint/state.json" ]]; then
@@ -124,9 +144,9 @@ if [[ -f "$RUN/train_log.csv" ]]; then
 fi
 {
   echo
-  echo "stderr (tail):"
+  echo "stderr (tail, without libtorch's stack frames):"
   echo '```'
-  tail -c 2000 "$WORK/logs/train.err"
+  errors_of "$WORK/logs/train.err" | tail -c 2000
   echo '```'
 } >> "$REPORT"
 cat "$REPORT" >&2
