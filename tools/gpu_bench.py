@@ -436,7 +436,10 @@ def _tail(path, n):
     except OSError:
         return ""
     t = t.replace("\r", "\n")
-    lines = [l for l in t.splitlines() if l.strip()]
+    # libtorch's stack frames, as lines and inline in a panic's message (after an escaped newline), would
+    # fill the tail and push the error itself out of it.
+    t = re.sub(r"\\n(Exception raised from|frame #).*", "", t)
+    lines = [l for l in t.splitlines() if l.strip() and not l.startswith("frame #")]
     return "\n".join(lines)[-n:]
 
 
