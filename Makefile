@@ -76,7 +76,7 @@ slurm-test: build
 gpu-bundle: build
 	tools/make_gpu_bundle.sh gpu-bundle
 
-# The GPU recipe's bundle alone (binary, libraries, tools/gpu_recipe.sh, configs: 7.6 MiB), so that one device
+# The GPU recipe's bundle alone (binary, libraries, a font, tools/gpu_recipe.sh, configs: 7.9 MiB), so that one device
 # call can carry it beside assets/fashion-mnist.
 gpu-recipe-bundle: build
 	tools/make_gpu_bundle.sh --recipe gpu-bundle

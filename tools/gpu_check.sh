@@ -147,6 +147,7 @@ step() {
 # ------------------------------------------------------------------------------------------------ set-up
 echo "bbeval GPU check: mode $([[ $CPU_MODE == 1 ]] && echo cpu || echo gpu), work dir $WORK, output $OUT_FILE" >&2
 gpu_libraries
+gpu_fonts
 
 if (( HAVE_SMI )); then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$WORK/logs/smi.csv" 2>&1

@@ -55,3 +55,17 @@ gpu_libraries() {
     ldd "$BBEVAL" > "$WORK/logs/ldd.out" 2>&1
   fi
 }
+
+# gpu_fonts: the bundle's font for the training plots where the machine has no fontconfig configuration (the GPU
+# image: plotters then finds no font and the plot is not drawn) or BBEVAL_BUNDLED_FONTS is set. Needs ROOT and
+# WORK; sets FONTS ("bundled" or "the machine's").
+gpu_fonts() {
+  FONTS="the machine's"
+  compgen -G "$ROOT/fonts/*.ttf" >/dev/null || return 0
+  if [[ -n "${BBEVAL_BUNDLED_FONTS:-}" || ( -z "${FONTCONFIG_FILE:-}" && ! -e /etc/fonts/fonts.conf ) ]]; then
+    printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>%s</cachedir></fontconfig>\n' \
+      "$ROOT/fonts" "$WORK/fontcache" > "$WORK/fonts.conf"
+    export FONTCONFIG_FILE="$WORK/fonts.conf"
+    FONTS="bundled ($(cd "$ROOT/fonts" && ls -- *.ttf | tr '\n' ' '))"
+  fi
+}

@@ -49,6 +49,7 @@ REPORT="$OUT_DIR/gpu_recipe.md"
 SECONDS=0
 
 gpu_libraries
+gpu_fonts
 
 NAME="$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$CONFIG" | head -1)"
 RESULTS=results
@@ -69,6 +70,7 @@ fi
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); mode: $([[ $CPU_MODE == 1 ]] && echo cpu || echo gpu); device: $DEV ($GPU_NAME)"
   echo "- bbeval: $(cat "$WORK/logs/version.out" 2>/dev/null); libraries: $LIBMODE; bundled ones used: ${BUNDLED_USED[*]:-none}"
+  echo "- fonts for the training plot: $FONTS"
   echo "- config: $CONFIG (sha256 $(sha256sum "$CONFIG" | cut -c1-16)); training budget: ${TRAIN_S} s"
 } > "$REPORT"
 fail() { echo "- **failed**: $1" >> "$REPORT"; echo "gpu_recipe: $1" >&2; exit 1; }

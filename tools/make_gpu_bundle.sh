@@ -6,6 +6,7 @@
 #   gpu-bundle/lib/                         shared libraries it needs that are neither libtorch/CUDA nor glibc
 #                                           (fontconfig, freetype, png, expat, brotli, z, ...; gpu_check.sh uses
 #                                           each only where the machine lacks it)
+#   gpu-bundle/fonts/                       one sans-serif font (DejaVu Sans here) for the training plots
 #   gpu-bundle/tools/gpu_check.sh, gpu_bench.py, gpu_recipe.sh, gpu_env.sh
 #   gpu-bundle/assets/encoders/efficientnet-lite0.{pt,toml}, assets/foolbox/imagenet/*.jpg
 #   gpu-bundle/eval/bigbigan-fmnist*.toml
@@ -55,6 +56,17 @@ while read -r name arrow path _; do
 done < <(ldd "$BIN")
 if ldd "$BIN" | grep -q "not found"; then
   echo "warning: ldd reports missing libraries here:" >&2; ldd "$BIN" | grep "not found" >&2
+fi
+
+# --- a font for the training plots: the GPU image has no fonts and no fontconfig configuration (seen on the
+# first H200 call, 2026-11-30); tools/gpu_env.sh points fontconfig at this folder only where that is so
+mkdir -p "$G/fonts"
+FONT="$(fc-match -f '%{file}' sans-serif 2>/dev/null || true)"
+if [[ -f "$FONT" ]]; then
+  cp "$FONT" "$G/fonts/"
+  chmod 644 "$G/fonts/$(basename "$FONT")"
+else
+  echo "note: no sans-serif font found here (fc-match): the bundle's training plots need the machine's fonts" >&2
 fi
 
 # --- scripts, assets, configs
@@ -114,7 +126,10 @@ ${NOTES[*]:-}
 EOF
 ( cd "$G" && find . -type f ! -name MANIFEST.txt | sort | xargs sha256sum ) > "$G/MANIFEST.txt"
 
-OUT="$OUT_DIR/bbeval-gpu-$( (( RECIPE )) && echo recipe-)bundle.tar.xz"
+# (an `if`, not `(( RECIPE )) && ...` in a substitution: its status 1 for the full bundle ended the script under set -e)
+KIND=""
+if (( RECIPE )); then KIND="recipe-"; fi
+OUT="$OUT_DIR/bbeval-gpu-${KIND}bundle.tar.xz"
 tar -C "$STAGE" --owner=0 --group=0 --numeric-owner -cf - gpu-bundle | nice xz -9 -T2 > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 size=$(stat -c %s "$OUT")
