@@ -276,6 +276,16 @@ impl TrainConfig {
         self.out_dir().join("checkpoint")
     }
 
+    /// The run's training log (CSV, one row every `log_every` steps).
+    pub fn log_path(&self) -> PathBuf {
+        self.out_dir().join("train_log.csv")
+    }
+
+    /// The plot of the run's training log.
+    pub fn plot_path(&self) -> PathBuf {
+        self.out_dir().join("train_log.png")
+    }
+
     /// Is there a checkpoint to resume from?
     pub fn has_checkpoint(&self) -> bool {
         self.checkpoint_dir().join("state.json").is_file()

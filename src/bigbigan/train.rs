@@ -291,7 +291,7 @@ impl Trainer {
     pub fn train_within(&mut self, images: &Tensor, reporter: &crate::reporter::Reporter, budget: Option<std::time::Duration>) -> Result<Stopped> {
         let out = self.cfg.out_dir();
         std::fs::create_dir_all(&out).at(&out)?;
-        let log_path = out.join("train_log.csv");
+        let log_path = self.cfg.log_path();
         // A fresh run starts a new log; a resumed one keeps its rows up to the checkpoint and appends.
         let fresh = self.step == 0 || !log_path.exists();
         let seconds_before = if fresh { 0.0 } else { diagnostics::truncate_log(&log_path, self.step)? };
@@ -333,7 +333,7 @@ impl Trainer {
         drop(log);
         // The plot is a view of the log: a machine that cannot draw it (no fonts, as on a bare GPU image)
         // must not lose the run, whose export and checkpoint come next.
-        let png = out.join("train_log.png");
+        let png = self.cfg.plot_path();
         if let Err(e) = diagnostics::plot(&log_path, &png) {
             reporter.warn(format!("{}: not drawn ({e}); {} holds its figures", png.display(), log_path.display()));
         }

@@ -73,7 +73,7 @@ pub fn train_bigbigan(out: &Output, config: &Path, flags: TrainFlags, ctx: &Exec
     let start = std::time::Instant::now();
     let stopped = trainer.train_within(&images, &out.reporter, budget).with_context(|| format!("training {}", cfg.name))?;
     let (e, g) = export_run(&mut trainer, &images, side)?;
-    let log = cfg.out_dir().join("train_log.csv");
+    let log = cfg.log_path();
     let seconds = start.elapsed().as_secs_f64();
     let by_budget = stopped == Stopped::TimeBudget;
     let record = json!({ "name": cfg.name, "step": trainer.step, "steps": cfg.steps, "stopped_by_time_budget": by_budget, "seconds": seconds, "encoder": e, "generator": g, "log": log, "device": ctx.device_name() });
@@ -112,11 +112,11 @@ pub fn export_generator(out: &Output, config: &Path, seed: Option<u64>, ctx: &Ex
 /// without fonts has the log but no plot).
 pub fn plot_log(out: &Output, config: &Path, seed: Option<u64>) -> Result<ExitCode> {
     let cfg = load_config(config, seed)?;
-    let log = cfg.out_dir().join("train_log.csv");
+    let log = cfg.log_path();
     if !log.exists() {
         anyhow::bail!("{}: no training log to plot (train it first: bbeval train-bigbigan --config {})", log.display(), config.display());
     }
-    let png = cfg.out_dir().join("train_log.png");
+    let png = cfg.plot_path();
     bbeval::bigbigan::diagnostics::plot(&log, &png)?;
     out.emit(&json!({ "name": cfg.name, "log": log, "plot": png }), || println!("plotted {}: {}", log.display(), png.display()))?;
     Ok(ExitCode::SUCCESS)
