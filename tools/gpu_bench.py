@@ -593,6 +593,11 @@ def cmd_tomlpatch(args):
     open(args.output, "w").write("\n".join(lines) + "\n")
 
 
+def cmd_errtail(args):
+    """The last CHARS characters of a stderr log without libtorch's stack frames (see _tail)."""
+    print(_tail(args.path, args.chars))
+
+
 def cmd_trainlog(args):
     """Steps/s of a train_log.csv (step, …, seconds since the loop started): between its first and last line,
     so start-up, data loading and exports are left out."""
@@ -832,6 +837,9 @@ def main():
     s.add_argument("input")
     s.add_argument("output")
     s.add_argument("--set", action="append", default=[], help='key=<TOML value>, e.g. dataset="idx:/tmp/x"')
+    s = sub.add_parser("errtail")
+    s.add_argument("path")
+    s.add_argument("chars", type=int)
     s = sub.add_parser("trainlog")
     s.add_argument("log")
     s = sub.add_parser("pickbig")
@@ -846,7 +854,7 @@ def main():
     args = p.parse_args()
     {"env": cmd_env, "torchlib": cmd_torchlib, "jpegs": cmd_jpegs, "export-resnet": cmd_export_resnet,
      "forward": cmd_forward, "dataloader": cmd_dataloader, "idx": cmd_idx, "render": cmd_render,
-     "record": cmd_record, "jget": cmd_jget, "tomlpatch": cmd_tomlpatch, "trainlog": cmd_trainlog,
+     "record": cmd_record, "jget": cmd_jget, "tomlpatch": cmd_tomlpatch, "errtail": cmd_errtail, "trainlog": cmd_trainlog,
      "pickbig": cmd_pickbig, "summarize": cmd_summarize,
      "meta": cmd_meta, "finish": cmd_finish}[args.cmd](args)
 

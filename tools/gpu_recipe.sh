@@ -74,9 +74,9 @@ fi
   echo "- config: $CONFIG (sha256 $(sha256sum "$CONFIG" | cut -c1-16)); training budget: ${TRAIN_S} s"
 } > "$REPORT"
 fail() { echo "- **failed**: $1" >> "$REPORT"; echo "gpu_recipe: $1" >&2; exit 1; }
-# The messages of a bbeval stderr log without libtorch's stack frames (a panic's message carries them inline,
-# after an escaped newline), so that the report's tail shows the error itself.
-errors_of() { grep -v '^frame #' "$1" | sed -e 's/\\nException raised from.*//' -e 's/\\nframe #.*//'; }
+# The last CHARS characters of a bbeval stderr log without libtorch's stack frames (gpu_bench.py's, as
+# gpu_check.sh's records take them), so that the report shows the error itself.
+errors_of() { "$PYTHON" "$BENCH" errtail "$1" "$2" 2>/dev/null; }
 
 (( BB_OK )) || fail "bbeval does not start here: $(tail -c 600 "$WORK/logs/version.err" | tr '\n' ' ')"
 [[ -n "$NAME" ]] || fail "no name = \"...\" line in $CONFIG"
@@ -90,7 +90,7 @@ if (( SMOKE_STEPS > 0 )); then
   for smoke_args in "--steps $SMOKE_STEPS" "--resume"; do
     # shellcheck disable=SC2086  # the two words of --steps N
     "$BBEVAL" train-bigbigan --config "$WORK/smoke.toml" --device "$DEV" $smoke_args -q > "$WORK/logs/smoke.out" 2> "$WORK/logs/smoke.err" ||
-      fail "the smoke run (train-bigbigan $smoke_args, scratch folder) failed, before the run: $(errors_of "$WORK/logs/smoke.err" | tail -c 1500 | tr '\n' ' ')"
+      fail "the smoke run (train-bigbigan $smoke_args, scratch folder) failed, before the run: $(errors_of "$WORK/logs/smoke.err" 1500 | tr '\n' ' ')"
   done
   echo "- smoke run: $SMOKE_STEPS step(s), then --resume to $(( 2 * SMOKE_STEPS )), each exported: ok after ${SECONDS} s" >> "$REPORT"
 fi
@@ -148,7 +148,7 @@ fi
   echo
   echo "stderr (tail, without libtorch's stack frames):"
   echo '```'
-  errors_of "$WORK/logs/train.err" | tail -c 2000
+  errors_of "$WORK/logs/train.err" 2000
   echo '```'
 } >> "$REPORT"
 cat "$REPORT" >&2
