@@ -411,14 +411,14 @@ fn a_plot_that_cannot_be_drawn_neither_fails_the_run_nor_leaves_a_blank_picture(
     let imgs = images(&cfg);
     // A folder where the picture goes: drawing succeeds, putting it in place fails (as a machine without
     // fonts fails after the background is written).
-    let png = cfg.out_dir().join("train_log.png");
+    let png = cfg.plot_path();
     std::fs::create_dir_all(&png).unwrap();
     let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
     t.train(&imgs, &bbeval::reporter::Reporter::silent()).expect("a plot that fails must not fail the run");
     assert_eq!(t.step, 3);
     assert!(cfg.checkpoint_dir().join("state.json").exists(), "the run's checkpoint is written");
     assert!(png.is_dir() && !cfg.out_dir().join("train_log.tmp.png").exists(), "the half-made picture is removed");
-    let log = cfg.out_dir().join("train_log.csv");
+    let log = cfg.log_path();
     let err = bbeval::bigbigan::diagnostics::plot(&log, &png).unwrap_err().to_string();
     assert!(err.contains("train_log.png"), "{err}");
     // Drawn again where it can be: a whole picture of the log, 1200×800.

@@ -48,6 +48,15 @@ fn fid_of_two_npz_files_and_clear_errors() {
     assert!(out.contains("did you mean `imagenet`?"), "{out}");
 }
 
+/// The shipped run's config (eval/bigbigan-fmnist.toml) written into `dir` with `dir` as its out_dir.
+fn shipped_config_in(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = std::fs::read_to_string(common::root().join("eval/bigbigan-fmnist.toml")).unwrap();
+    let config = config.replacen("seed = 0\n", &format!("seed = 0\nout_dir = \"{}\"\n", dir.display()), 1);
+    let path = dir.join("shipped.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
 /// The shipped run's generator export is re-created from its committed checkpoint (`make build` does this:
 /// the 1.7 MB export is not committed); without a checkpoint the error names the folder and the fix. The
 /// pairing probe reads the same checkpoint.
@@ -55,10 +64,7 @@ fn fid_of_two_npz_files_and_clear_errors() {
 fn train_bigbigan_export_generator_re_creates_the_shipped_generator() {
     let dir = tempfile::tempdir().unwrap();
     let shipped = common::root().join("results/bigbigan-fmnist/checkpoint");
-    let config = std::fs::read_to_string(common::root().join("eval/bigbigan-fmnist.toml")).unwrap();
-    let config = config.replacen("seed = 0\n", &format!("seed = 0\nout_dir = \"{}\"\n", dir.path().display()), 1);
-    let path = dir.path().join("shipped.toml");
-    std::fs::write(&path, config).unwrap();
+    let path = shipped_config_in(dir.path());
     let args = ["train-bigbigan", "--config", path.to_str().unwrap(), "--export-generator", "--threads", "2"];
 
     let (code, out) = bbeval(&args);
@@ -103,10 +109,7 @@ fn train_bigbigan_export_generator_re_creates_the_shipped_generator() {
 #[test]
 fn train_bigbigan_plot_log_draws_the_plot_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let config = std::fs::read_to_string(common::root().join("eval/bigbigan-fmnist.toml")).unwrap();
-    let config = config.replacen("seed = 0\n", &format!("seed = 0\nout_dir = \"{}\"\n", dir.path().display()), 1);
-    let path = dir.path().join("shipped.toml");
-    std::fs::write(&path, config).unwrap();
+    let path = shipped_config_in(dir.path());
     let args = ["train-bigbigan", "--config", path.to_str().unwrap(), "--plot-log"];
     let (code, out) = bbeval(&args);
     assert_ne!(code, 0, "{out}");
