@@ -744,9 +744,50 @@ fn a_resumed_log_drops_the_rows_after_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("train_log.csv");
     std::fs::write(&path, "step,d_loss,seconds\n100,1.0,20.5\n200,0.9,41.0\n300,0.8,61.5\n40").unwrap();
-    let seconds = bbeval::bigbigan::diagnostics::truncate_log(&path, 200).unwrap();
+    let seconds = bbeval::bigbigan::diagnostics::truncate_log(&path, 200, "step,d_loss,seconds").unwrap();
     assert_eq!(seconds, 41.0);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,d_loss,seconds\n100,1.0,20.5\n200,0.9,41.0\n");
+}
+
+/// A run logged before a diagnostic column existed and resumed after: its kept rows are laid out under
+/// the current header, the new column empty in them, so the rows appended next line up with the header.
+#[test]
+fn a_resumed_log_without_the_new_columns_gets_them_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train_log.csv");
+    std::fs::write(&path, "step,d_loss,seconds\n100,1.0,20.5\n200,0.9,41.0\n").unwrap();
+    let seconds = bbeval::bigbigan::diagnostics::truncate_log(&path, 100, "step,d_loss,z_norm,z_rank,seconds").unwrap();
+    assert_eq!(seconds, 20.5);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,d_loss,z_norm,z_rank,seconds\n100,1.0,,,20.5\n");
+}
+
+/// The code-spread diagnostic. Hand-computed: codes (±1, 0) and (0, ±2) have mean 0 and covariance
+/// diag(2, 8)/3, so the participation ratio is (10/3)² / ((4 + 64)/9) = 100/68; their mean length is
+/// 1.5, over √2. Prior latents of the diagnostic batch's shape (256 × 120) vary along ≈ 120 / (1 + 120/256)
+/// = 81.7 directions (Marchenko–Pastur; measured 116.7 on 4,096 latents), with length ≈ 1; the shipped
+/// recipe's E (results/bigbigan-fmnist, step 7,000) gave 2.5 and 1.70 on 4,096 training images, codes on two
+/// lines with an offset, which a `z_rank` of 2 and a `z_norm` well above 1 show here.
+#[test]
+fn code_spread_tells_prior_latents_from_collapsed_codes() {
+    use bbeval::bigbigan::diagnostics::CodeSpread;
+    let hand = CodeSpread::of(&Tensor::from_slice(&[1.0f32, 0.0, -1.0, 0.0, 0.0, 2.0, 0.0, -2.0]).view([4, 2]));
+    assert!((hand.rank - 100.0 / 68.0).abs() < 1e-9, "{hand:?}");
+    assert!((hand.norm - 1.5 / 2f64.sqrt()).abs() < 1e-9, "{hand:?}");
+
+    let _turn = rng_lock();
+    tch::manual_seed(0);
+    let prior = CodeSpread::of(&Tensor::randn([256, 120], (tch::Kind::Float, Device::Cpu)));
+    assert!((prior.norm - 1.0).abs() < 0.03, "{prior:?}");
+    assert!((75.0..90.0).contains(&prior.rank), "{prior:?}");
+
+    // Two directions plus an offset of length 15 along a third: what the shipped E's codes look like.
+    let t = Tensor::randn([256, 2], (tch::Kind::Float, Device::Cpu));
+    let collapsed = Tensor::zeros([256, 120], (tch::Kind::Float, Device::Cpu));
+    collapsed.narrow(1, 0, 2).copy_(&t);
+    let _ = collapsed.narrow(1, 2, 1).fill_(15.0);
+    let spread = CodeSpread::of(&collapsed);
+    assert!(spread.rank < 2.1 && spread.rank > 1.5, "{spread:?}");
+    assert!(spread.norm > 1.3, "{spread:?}");
 }
 
 /// Defect 1 of the old design: D's joint score ignored z (shuffling the latents across a batch moved s_xz

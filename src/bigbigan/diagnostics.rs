@@ -1,8 +1,10 @@
 //! What the training log records every `log_every` steps, measured on a fixed seeded batch of images and
 //! latents with E, G (live, not EMA) and D in eval mode: the three hinge terms of D and of E/G
-//! separately, E's mean σ, corr(z, E(G(z))) (does E invert G?), and how much D's joint score moves when
-//! the latents of encoder pairs are shuffled across the batch (does J use z at all?). `plot` draws them
-//! next to the log.
+//! separately, E's mean σ, corr(z, E(G(z))) (does E invert G?), how much D's joint score moves when
+//! the latents of encoder pairs are shuffled across the batch (does J use z at all?), and how E's codes
+//! spread compared with the prior's (their length, and over how many directions they vary: a collapsed
+//! E hands G a few directions of its latent, whatever D's unary z term says). `plot` draws them next to
+//! the log.
 
 use std::path::Path;
 
@@ -18,7 +20,7 @@ use super::nets::select_rows;
 use crate::error::{Error, IoContext, Result};
 use crate::seeded::seeded_permutation;
 
-pub const LOG_HEADER: &str = "step,d_loss,eg_loss,d_xz,d_x,d_z,eg_xz,eg_x,eg_z,sigma,corr_z,sxz_shuffle,sxz_std,seconds";
+pub const LOG_HEADER: &str = "step,d_loss,eg_loss,d_xz,d_x,d_z,eg_xz,eg_x,eg_z,sigma,corr_z,sxz_shuffle,sxz_std,z_norm,z_rank,seconds";
 
 /// Images and latents in the diagnostic batch.
 const BATCH: usize = 256;
@@ -40,14 +42,42 @@ pub struct Row {
     pub sxz_shuffle: f64,
     /// Standard deviation of s_xz over encoder pairs (the scale the shuffle change compares to).
     pub sxz_std: f64,
+    /// E's codes against the prior: see [`CodeSpread`].
+    pub codes: CodeSpread,
+}
+
+/// How a batch of codes `[N, L]` spreads, beside what the prior N(0, I) gives.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CodeSpread {
+    /// Mean ‖z‖ / √L: ≈ 1 for prior latents.
+    pub norm: f64,
+    /// Participation ratio (Σλ)² / Σλ² of the eigenvalues λ of the codes' covariance over the batch:
+    /// how many directions they vary along, 1 (one line) to L. Sampling noise keeps prior latents below L:
+    /// ≈ L / (1 + L/N), 82 for L = 120 and N = 256 (the diagnostic batch).
+    pub rank: f64,
+}
+
+impl CodeSpread {
+    pub fn of(z: &Tensor) -> CodeSpread {
+        let z = z.to_kind(Kind::Double);
+        let n = z.size()[0];
+        let dim = z.size()[1] as f64;
+        let norm = z.square().sum_dim_intlist([1i64].as_slice(), false, Kind::Double).sqrt().mean(Kind::Double).double_value(&[]) / dim.sqrt();
+        let centred = &z - z.mean_dim(0, true, Kind::Double);
+        let cov = centred.tr().matmul(&centred) / (n - 1).max(1) as f64;
+        // Σλ = trace, Σλ² = ‖cov‖²_F: no eigendecomposition needed.
+        let trace = cov.trace().double_value(&[]);
+        let frobenius = cov.square().sum(Kind::Double).double_value(&[]);
+        CodeSpread { norm, rank: if frobenius > 0.0 { trace * trace / frobenius } else { 0.0 } }
+    }
 }
 
 impl Row {
     pub fn csv(&self) -> String {
         let t = &self.terms;
         format!(
-            "{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5}",
-            t.d_xz, t.d_x, t.d_z, t.eg_xz, t.eg_x, t.eg_z, self.sigma, self.corr_z, self.sxz_shuffle, self.sxz_std
+            "{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.3}",
+            t.d_xz, t.d_x, t.d_z, t.eg_xz, t.eg_x, t.eg_z, self.sigma, self.corr_z, self.sxz_shuffle, self.sxz_std, self.codes.norm, self.codes.rank
         )
     }
 }
@@ -94,6 +124,7 @@ impl Diagnostics {
                 corr_z: mean_column_correlation(&self.z, &recovered),
                 sxz_shuffle: (&enc.s_xz - shuffled).abs().mean(Kind::Float).double_value(&[]),
                 sxz_std: enc.s_xz.std(true).double_value(&[]),
+                codes: CodeSpread::of(&e.z_mean),
             })
         })
     }
@@ -108,33 +139,38 @@ fn read_log(path: &Path) -> Result<(Vec<String>, Vec<Vec<f64>>)> {
     Ok((header, rows))
 }
 
-/// Keep the log's header and its rows up to `step` (a resumed run restarts from its checkpoint, so rows
-/// written after it by the interrupted run would otherwise appear twice); returns the kept rows' last
-/// `seconds`, from which the resumed run's clock continues.
-pub fn truncate_log(path: &Path, step: usize) -> Result<f64> {
+/// Keep the log's rows up to `step` (a resumed run restarts from its checkpoint, so rows written after it
+/// by the interrupted run would otherwise appear twice), laid out under `header`: a log written before a
+/// column was added gets the column, empty in its old rows, so the rows the resumed run appends line up
+/// with the header. Returns the kept rows' last `seconds`, from which the resumed run's clock continues.
+pub fn truncate_log(path: &Path, step: usize, header: &str) -> Result<f64> {
     let text = std::fs::read_to_string(path).at(path)?;
-    let mut kept = String::new();
+    let mut lines = text.lines();
+    let old: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    // For each of `header`'s columns, its place in the old rows (None: not logged then).
+    let source: Vec<Option<usize>> = header.split(',').map(|name| old.iter().position(|o| *o == name)).collect();
+    let mut kept = format!("{header}\n");
     let mut seconds = 0.0;
-    let columns = text.lines().next().map_or(0, |h| h.split(',').count());
-    for (i, line) in text.lines().enumerate() {
+    for line in lines {
         let fields: Vec<&str> = line.split(',').collect();
-        if i > 0 {
-            // A half-written line from a kill has fewer fields.
-            let row_step = fields.first().and_then(|v| v.parse::<usize>().ok());
-            match row_step {
-                Some(s) if s <= step && fields.len() == columns => seconds = fields.last().and_then(|v| v.parse().ok()).unwrap_or(seconds),
-                _ => continue,
+        // A half-written line from a kill has fewer fields.
+        match fields.first().and_then(|v| v.parse::<usize>().ok()) {
+            Some(s) if s <= step && fields.len() == old.len() => {
+                seconds = fields.last().and_then(|v| v.parse().ok()).unwrap_or(seconds);
+                let row: Vec<&str> = source.iter().map(|i| i.map_or("", |i| fields[i])).collect();
+                kept.push_str(&row.join(","));
+                kept.push('\n');
             }
+            _ => continue,
         }
-        kept.push_str(line);
-        kept.push('\n');
     }
     crate::atomic::write(path, kept.as_bytes())?;
     Ok(seconds)
 }
 
-/// Four panels next to the log: D's hinge terms, corr(z, E(G(z))), σ, and the shuffled-z change of s_xz
-/// relative to its spread.
+/// Six panels next to the log: D's hinge terms, corr(z, E(G(z))), σ, the shuffled-z change of s_xz
+/// relative to its spread, and the length and spread of E's codes (logs written before those two columns
+/// leave their panels empty).
 /// A panel of the plot: its title and its named lines of (step, value).
 type Panel<'a> = (&'a str, Vec<(&'a str, Vec<(f64, f64)>)>);
 
@@ -161,17 +197,19 @@ fn draw(log: &Path, png: &Path, file: &Path) -> Result<bool> {
         (Some(a), Some(b)) => rows.iter().map(|r| (r[0], r[a] / r[b].max(1e-9))).collect(),
         _ => Vec::new(),
     };
-    let panels: [Panel; 4] = [
+    let panels: [Panel; 6] = [
         ("D hinge terms", vec![("d_xz", series("d_xz")), ("d_x", series("d_x")), ("d_z", series("d_z"))]),
         ("corr(z, E(G(z)))", vec![("corr", series("corr_z"))]),
         ("E's mean σ", vec![("σ", series("sigma"))]),
         ("|Δ s_xz| under shuffled z / sd(s_xz)", vec![("ratio", ratio)]),
+        ("‖E(x)‖ / √latent (prior: 1)", vec![("norm", series("z_norm"))]),
+        ("directions E's codes vary along (prior: ≈ L / (1 + L/256))", vec![("participation ratio", series("z_rank"))]),
     ];
     let err = |e: &dyn std::fmt::Display| Error::Plot { path: png.into(), reason: e.to_string() };
-    let root = BitMapBackend::new(file, (1200, 800)).into_drawing_area();
+    let root = BitMapBackend::new(file, (1200, 1200)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let x_max = rows.iter().map(|r| r[0]).fold(1.0, f64::max);
-    for (area, (title, lines)) in root.split_evenly((2, 2)).iter().zip(panels) {
+    for (area, (title, lines)) in root.split_evenly((3, 2)).iter().zip(panels) {
         let ys = lines.iter().flat_map(|(_, s)| s.iter().map(|p| p.1));
         let (lo, hi) = ys.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
         if !lo.is_finite() {

@@ -294,7 +294,7 @@ impl Trainer {
         let log_path = self.cfg.log_path();
         // A fresh run starts a new log; a resumed one keeps its rows up to the checkpoint and appends.
         let fresh = self.step == 0 || !log_path.exists();
-        let seconds_before = if fresh { 0.0 } else { diagnostics::truncate_log(&log_path, self.step)? };
+        let seconds_before = if fresh { 0.0 } else { diagnostics::truncate_log(&log_path, self.step, LOG_HEADER)? };
         let mut log = if fresh { std::fs::File::create(&log_path) } else { std::fs::OpenOptions::new().append(true).open(&log_path) }.at(&log_path)?;
         if fresh {
             writeln!(log, "{LOG_HEADER}").at(&log_path)?;
