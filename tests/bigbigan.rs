@@ -150,6 +150,32 @@ fn the_optional_encoder_and_discriminator_parts_do_what_they_say() {
     assert!(c.d.forward_t(&x, &zs, false).s_xz.abs().max().double_value(&[]) > 1e-3);
 }
 
+/// `head_reads_bn_crelu`: E's head reads the BN+CReLU feature (twice AvePool's width), so in training mode
+/// (batch statistics) scaling the AvePool feature changes its codes only through BN's ε (1e-5, against
+/// feature variances of ~1e-3 at initialisation); the default head reads the raw AvePool feature, and the
+/// same scaling moves its codes over a hundred times more (1.72 against 0.013 here).
+#[test]
+fn the_head_reads_the_batch_normalised_feature_when_asked() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    let x = images(&cfg).narrow(0, 0, 32);
+    let codes_move = |cfg: &TrainConfig| {
+        let m = Models::new(cfg, Device::Cpu);
+        let avepool = m.e.avepool(&x, true);
+        let (plain, scaled) = (m.e.from_avepool(avepool.shallow_clone(), true).z_mean, m.e.from_avepool(&avepool * 3.0, true).z_mean);
+        (m.vs_e.variables()["head1.weight"].size(), max_abs_diff(&plain, &scaled))
+    };
+    let width = cfg.architecture.avepool_width();
+    let (shape, raw) = codes_move(&cfg);
+    assert_eq!(shape, [cfg.architecture.head_width, width]);
+    cfg.architecture.head_reads_bn_crelu = true;
+    let (shape, normalised) = codes_move(&cfg);
+    assert_eq!(shape, [cfg.architecture.head_width, 2 * width]);
+    eprintln!("codes moved by tripling AvePool: raw head {raw:.4}, BN+CReLU head {normalised:.4}");
+    assert!(normalised * 10.0 < raw, "batch norm removes the scale before the head: {normalised} against {raw}");
+}
+
 /// `mismatch_weight` adds w · mean h(−s_xz(x, E(x′))) (encoder side: D's −1 class) or w · mean h(s_xz(G(z), z′))
 /// (generator side: D's +1 class) to D's loss. J's output bias is shifted so that s_xz ≈ ±3 on every pair:
 /// with s ≈ +3 the −1 class's hinge is ≈ 4 and the +1 class's 0, and the other way round with s ≈ −3 — so

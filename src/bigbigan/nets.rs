@@ -249,6 +249,7 @@ pub struct Encoder {
     width: i64,
     z_stdev_max: Option<f64>,
     deterministic: bool,
+    head_reads_bn_crelu: bool,
 }
 
 impl Encoder {
@@ -287,13 +288,14 @@ impl Encoder {
             body,
             // BN without affine before CReLU, as the paper's BN+CReLU feature.
             bn_feature: nn::batch_norm1d(p / "bn_feature", width, nn::BatchNormConfig { affine: false, ..Default::default() }),
-            head1: nn::linear(p / "head1", width, a.head_width, Default::default()),
+            head1: nn::linear(p / "head1", if a.head_reads_bn_crelu { 2 * width } else { width }, a.head_width, Default::default()),
             head2: nn::linear(p / "head2", a.head_width, 2 * a.latent, Default::default()),
             bn_z: a.z_batch_norm.then(|| nn::batch_norm1d(p / "bn_z", a.latent, nn::BatchNormConfig { affine: false, ..Default::default() })),
             latent: a.latent,
             width,
             z_stdev_max: a.z_stdev_max,
             deterministic: a.deterministic_e,
+            head_reads_bn_crelu: a.head_reads_bn_crelu,
         }
     }
 
@@ -338,7 +340,8 @@ impl Encoder {
     pub fn from_avepool(&self, avepool: Tensor, train: bool) -> Encoded {
         let b = self.bn_feature.forward_t(&avepool, train);
         let bn_crelu = Tensor::cat(&[b.relu(), b.neg().relu()], 1);
-        let stats = self.head2.forward(&lrelu(&self.head1.forward(&avepool)));
+        let head_input = if self.head_reads_bn_crelu { &bn_crelu } else { &avepool };
+        let stats = self.head2.forward(&lrelu(&self.head1.forward(head_input)));
         let z_mean = stats.narrow(1, 0, self.latent);
         let z_mean = self.bn_z.as_ref().map_or(z_mean.shallow_clone(), |bn| bn.forward_t(&z_mean, train));
         let raw = stats.narrow(1, self.latent, self.latent);
