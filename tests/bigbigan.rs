@@ -447,12 +447,12 @@ fn a_plot_that_cannot_be_drawn_neither_fails_the_run_nor_leaves_a_blank_picture(
     let log = cfg.log_path();
     let err = bbeval::bigbigan::diagnostics::plot(&log, &png).unwrap_err().to_string();
     assert!(err.contains("train_log.png"), "{err}");
-    // Drawn again where it can be: a whole picture of the log, 1200×800.
+    // Drawn again where it can be: a whole picture of the log, 1200×1200 (six panels).
     std::fs::remove_dir(&png).unwrap();
     bbeval::bigbigan::diagnostics::plot(&log, &png).unwrap();
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[1..4], b"PNG");
-    assert_eq!((u32::from_be_bytes(bytes[16..20].try_into().unwrap()), u32::from_be_bytes(bytes[20..24].try_into().unwrap())), (1200, 800));
+    assert_eq!((u32::from_be_bytes(bytes[16..20].try_into().unwrap()), u32::from_be_bytes(bytes[20..24].try_into().unwrap())), (1200, 1200));
 }
 
 /// The exported encoder and generator, loaded as the harness loads them, give what the networks give:

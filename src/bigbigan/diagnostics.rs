@@ -168,12 +168,12 @@ pub fn truncate_log(path: &Path, step: usize, header: &str) -> Result<f64> {
     Ok(seconds)
 }
 
-/// Six panels next to the log: D's hinge terms, corr(z, E(G(z))), σ, the shuffled-z change of s_xz
-/// relative to its spread, and the length and spread of E's codes (logs written before those two columns
-/// leave their panels empty).
 /// A panel of the plot: its title and its named lines of (step, value).
 type Panel<'a> = (&'a str, Vec<(&'a str, Vec<(f64, f64)>)>);
 
+/// Six panels next to the log: D's hinge terms, corr(z, E(G(z))), σ, the shuffled-z change of s_xz
+/// relative to its spread, and the length and spread of E's codes (logs written before those two columns
+/// leave their panels empty).
 pub fn plot(log: &Path, png: &Path) -> Result<()> {
     // Drawn beside and renamed over `png` when whole: a machine without fonts fails after the white
     // background is written, and a blank picture must not pass for the run's plot.

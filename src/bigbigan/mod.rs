@@ -92,7 +92,8 @@ pub struct Architecture {
     /// E's head reads the BN+CReLU feature (the AvePool feature batch-normalised, both signs) instead of
     /// the raw AvePool feature. Raw, a randomly initialised E's AvePool varies along about two directions
     /// (participation ratio 1.9 of 128 on test images), which its linear head hands on to the codes; the
-    /// batch norm gives each feature unit variance first (4.5 of 256).
+    /// batch norm gives each feature unit variance first (4.5 of 256). Measured: the codes collapse onto
+    /// two directions all the same, so it is not the default (docs/bigbigan-mini.md, "where E's codes go").
     pub head_reads_bn_crelu: bool,
     /// Image channels (1 for Fashion-MNIST).
     pub channels: i64,
