@@ -125,6 +125,11 @@ impl ExecutionContext {
         if let Some(n) = threads {
             tch::set_num_threads(n as i32);
         }
+        if device.is_cuda() {
+            // cuDNN times its algorithms for each new input shape once and keeps the fastest (PyTorch's
+            // `cudnn.benchmark`): training and extraction repeat a few shapes thousands of times.
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
         Ok(ExecutionContext { device, precision, threads: tch::get_num_threads().max(1) as usize })
     }
 

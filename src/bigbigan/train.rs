@@ -44,14 +44,49 @@ pub enum Stopped {
     TimeBudget,
 }
 
-/// Losses and mean scores of one step.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Losses of one step, left on the device: reading a value waits for the GPU to drain its queue, so the
+/// training loop reads them only where it logs or checkpoints ([`StepLosses::values`]), and the CPU queues
+/// the next steps' kernels meanwhile.
+#[derive(Debug)]
 pub struct StepLosses {
-    pub d: f64,
-    pub eg: f64,
-    /// Mean total score of encoder pairs and of generator pairs.
-    pub score_encoder: f64,
-    pub score_generator: f64,
+    /// D's loss, the mean over its `d_steps` updates.
+    pub d: Tensor,
+    pub eg: Tensor,
+}
+
+impl StepLosses {
+    /// (D loss, E/G loss) as numbers.
+    pub fn values(&self) -> Result<(f64, f64)> {
+        Ok((self.d.f_double_value(&[])?, self.eg.f_double_value(&[])?))
+    }
+}
+
+/// The seeded epoch order of [`epoch_batch`] with the current epoch's permutation kept on the images'
+/// device, so that taking a batch is one gather there: no permutation per batch and no copy of indices from
+/// the host, which on CUDA waits for every queued kernel.
+#[derive(Debug, Default)]
+struct EpochOrder {
+    epoch: Option<(usize, Tensor)>,
+}
+
+impl EpochOrder {
+    fn batch(&mut self, images: &Tensor, batch_size: usize, seed: u64, index: usize) -> Result<Tensor> {
+        let (n, b) = epoch_shape(images, batch_size);
+        let per_epoch = (n / b).max(1);
+        let epoch = index / per_epoch;
+        if self.epoch.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let perm: Vec<i64> = seeded_permutation(n, seed.wrapping_add(epoch as u64)).into_iter().map(|i| i as i64).collect();
+            self.epoch = Some((epoch, Tensor::f_from_slice(&perm)?.f_to_device(images.device())?));
+        }
+        let perm = &self.epoch.as_ref().expect("set above").1;
+        Ok(images.f_index_select(0, &perm.f_narrow(0, ((index % per_epoch) * b) as i64, b as i64)?)?)
+    }
+}
+
+/// Images in the set and images per batch (at most the set).
+fn epoch_shape(images: &Tensor, batch_size: usize) -> (usize, usize) {
+    let n = images.size()[0] as usize;
+    (n, batch_size.min(n))
 }
 
 /// Fashion-MNIST-style gray images as `[N, 1, S, S]` in [-1, 1] for networks working at side `S` (28, or
@@ -78,8 +113,7 @@ pub fn load_images(spec: &str, limit: Option<usize>, seed: u64, side_for: i64) -
 /// Batch `index` of `batch_size` images in a seeded epoch order: epoch k is a permutation seeded by `seed` + k,
 /// and the last partial batch of an epoch is dropped.
 pub(super) fn epoch_batch(images: &Tensor, batch_size: usize, seed: u64, index: usize) -> Result<Tensor> {
-    let n = images.size()[0] as usize;
-    let b = batch_size.min(n);
+    let (n, b) = epoch_shape(images, batch_size);
     let per_epoch = (n / b).max(1);
     let perm = seeded_permutation(n, seed.wrapping_add((index / per_epoch) as u64));
     select_rows(images, &perm[(index % per_epoch) * b..(index % per_epoch + 1) * b])
@@ -91,6 +125,7 @@ pub struct Trainer {
     opt_g: nn::Optimizer,
     opt_e: nn::Optimizer,
     opt_d: nn::Optimizer,
+    order: EpochOrder,
     pub step: usize,
 }
 
@@ -100,7 +135,7 @@ impl Trainer {
         let opt_g = adam(&models.vs_g, cfg.lr_g, cfg.beta1)?;
         let opt_e = adam(&models.vs_e, cfg.lr_e, cfg.beta1)?;
         let opt_d = adam(&models.vs_d, cfg.lr_d, cfg.beta1)?;
-        Ok(Trainer { cfg, models, opt_g, opt_e, opt_d, step: 0 })
+        Ok(Trainer { cfg, models, opt_g, opt_e, opt_d, order: EpochOrder::default(), step: 0 })
     }
 
     fn total(&self, s: &Scores) -> Tensor {
@@ -118,24 +153,30 @@ impl Trainer {
     /// `cfg.d_steps` D steps, each on the next image batch with fresh latents, then one (E, G) step on a
     /// batch and latents of its own. The reported D loss is the mean over its steps.
     pub fn train_step(&mut self, images: &Tensor) -> Result<StepLosses> {
-        let mut d = 0.0;
         let per_step = self.cfg.d_steps + 1;
         let latent = self.models.g.latent();
+        let mut d = Vec::with_capacity(self.cfg.d_steps);
         for k in 0..self.cfg.d_steps {
             let x = self.batch(images, self.step * per_step + k)?;
             let z = Tensor::f_randn([x.size()[0], latent], (Kind::Float, x.device()))?;
-            d += self.d_step(&x, &z)? / self.cfg.d_steps as f64;
+            d.push(self.d_update(&x, &z)?);
         }
         let x = self.batch(images, self.step * per_step + self.cfg.d_steps)?;
         let z = Tensor::f_randn([x.size()[0], latent], (Kind::Float, x.device()))?;
-        let (eg, score_encoder, score_generator) = self.eg_step(&x, &z)?;
+        let eg = self.eg_update(&x, &z)?.0;
         self.update_ema()?;
         self.step += 1;
-        Ok(StepLosses { d, eg, score_encoder, score_generator })
+        let d = if d.is_empty() { eg.f_zeros_like()? } else { Tensor::f_stack(&d, 0)?.f_mean(Kind::Float)? };
+        Ok(StepLosses { d, eg })
     }
 
     /// Update D on encoder pairs (x, E(x)) and generator pairs (G(z), z); returns D's loss before it.
     pub fn d_step(&mut self, x: &Tensor, z: &Tensor) -> Result<f64> {
+        Ok(self.d_update(x, z)?.f_double_value(&[])?)
+    }
+
+    /// [`Self::d_step`] with the loss left on the device (detached).
+    fn d_update(&mut self, x: &Tensor, z: &Tensor) -> Result<Tensor> {
         let m = &self.models;
         // E(x) and G(z) are constants for D's update.
         let (ex, gz) = tch::no_grad(|| (m.e.forward_t(x, true).z_sample, m.g.forward_t(z, true)));
@@ -149,12 +190,18 @@ impl Trainer {
             loss += term.mean(Kind::Float) * self.cfg.mismatch_weight;
         }
         self.opt_d.backward_step(&loss);
-        Ok(loss.f_double_value(&[])?)
+        Ok(loss.detach())
     }
 
     /// Update E and G against D (D's gradients are cleared before its next step); returns the E/G loss
     /// before the update and the mean total scores of encoder and generator pairs.
     pub fn eg_step(&mut self, x: &Tensor, z: &Tensor) -> Result<(f64, f64, f64)> {
+        let (loss, se, sg) = self.eg_update(x, z)?;
+        Ok((loss.f_double_value(&[])?, se.f_double_value(&[])?, sg.f_double_value(&[])?))
+    }
+
+    /// [`Self::eg_step`] with its three numbers left on the device (detached).
+    fn eg_update(&mut self, x: &Tensor, z: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let m = &self.models;
         let code = m.e.forward_t(x, true).z_sample;
         let enc = self.judged(x, &code)?;
@@ -173,7 +220,7 @@ impl Trainer {
         loss.f_backward()?;
         self.opt_e.step();
         self.opt_g.step();
-        Ok((loss.f_double_value(&[])?, se.f_double_value(&[])?, sg.f_double_value(&[])?))
+        Ok((loss.detach(), se.detach(), sg.detach()))
     }
 
     /// BiGAN's latent regressor λ_z · mean ‖E(G(z)) − z‖², reaching the players the config names: E's head
@@ -229,7 +276,8 @@ impl Trainer {
             for (name, mut ema) in self.models.vs_g_ema.variables() {
                 let Some(v) = live.get(&name) else { continue };
                 if ema.kind() == Kind::Float {
-                    let _ = ema.f_mul_scalar_(decay)?.f_add_(&v.f_mul_scalar(1.0 - decay)?)?;
+                    // ema ← ema + (1 − decay)·(v − ema): one kernel per tensor.
+                    let _ = ema.f_lerp_(&v, 1.0 - decay)?;
                 }
             }
             Ok(())
@@ -237,8 +285,8 @@ impl Trainer {
     }
 
     /// Batch `index` of the seeded epoch order (see [`epoch_batch`]).
-    pub fn batch(&self, images: &Tensor, index: usize) -> Result<Tensor> {
-        epoch_batch(images, self.cfg.batch_size, self.cfg.seed, index)
+    pub fn batch(&mut self, images: &Tensor, index: usize) -> Result<Tensor> {
+        self.order.batch(images, self.cfg.batch_size, self.cfg.seed, index)
     }
 
     pub fn checkpoint_dir(&self) -> PathBuf {
@@ -307,22 +355,28 @@ impl Trainer {
         let start = std::time::Instant::now();
         let mut stopped = Stopped::Finished;
         while self.step < self.cfg.steps {
-            let l = self.train_step(images)?;
-            if !(l.d.is_finite() && l.eg.is_finite()) {
-                self.save_checkpoint()?;
-                return Err(Error::Training { name: self.cfg.name.clone(), reason: format!("diverged at step {} (D loss {}, E/G loss {}); lower the learning rates (the last checkpoint is kept)", self.step, l.d, l.eg) });
-            }
+            let losses = self.train_step(images)?;
             if budget.is_some_and(|b| start.elapsed() >= b) && self.step < self.cfg.steps {
                 stopped = Stopped::TimeBudget;
             }
             let last = self.step == self.cfg.steps || stopped == Stopped::TimeBudget;
-            if self.step.is_multiple_of(self.cfg.log_every) || last {
-                let row = probe.measure(&self.models)?;
-                writeln!(log, "{},{:.5},{:.5},{},{:.1}", self.step, l.d, l.eg, row.csv(), seconds_before + start.elapsed().as_secs_f64()).at(&log_path)?;
-                bar.set_message(format!("D {:.3} EG {:.3} corr {:.2}", l.d, l.eg, row.corr_z));
+            let log_row = self.step.is_multiple_of(self.cfg.log_every) || last;
+            let checkpoint = self.step.is_multiple_of(self.cfg.checkpoint_every) || last;
+            if log_row || checkpoint {
+                // Only here does the loop wait for the device. A diverged run is caught before its weights
+                // overwrite the last checkpoint (a NaN in the weights makes every later loss NaN).
+                let (d, eg) = losses.values()?;
+                if !(d.is_finite() && eg.is_finite()) {
+                    return Err(Error::Training { name: self.cfg.name.clone(), reason: format!("diverged by step {} (D loss {d}, E/G loss {eg}); lower the learning rates (the last checkpoint is kept)", self.step) });
+                }
+                if log_row {
+                    let row = probe.measure(&self.models)?;
+                    writeln!(log, "{},{d:.5},{eg:.5},{},{:.1}", self.step, row.csv(), seconds_before + start.elapsed().as_secs_f64()).at(&log_path)?;
+                    bar.set_message(format!("D {d:.3} EG {eg:.3} corr {:.2}", row.corr_z));
+                }
             }
             bar.inc(1);
-            if self.step.is_multiple_of(self.cfg.checkpoint_every) || last {
+            if checkpoint {
                 self.save_checkpoint()?;
             }
             if stopped == Stopped::TimeBudget {
@@ -378,5 +432,32 @@ impl Trainer {
             let _ = m.g_ema.forward_t(z, true);
         })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept permutation hands out the batches the per-batch permutation does, across epochs (20 images in
+    /// batches of 6: three per epoch, the last two images dropped).
+    #[test]
+    fn the_kept_epoch_order_gives_the_seeded_batches() {
+        let images = Tensor::arange(20, (Kind::Float, Device::Cpu)).view([20, 1]);
+        let mut order = EpochOrder::default();
+        let mut seen = Vec::new();
+        for index in 0..7 {
+            let kept = order.batch(&images, 6, 11, index).unwrap();
+            let fresh = epoch_batch(&images, 6, 11, index).unwrap();
+            assert_eq!(kept.size(), [6, 1]);
+            assert!(kept.equal(&fresh), "batch {index}");
+            seen.push(Vec::<f32>::try_from(kept.flatten(0, -1)).unwrap());
+        }
+        // An epoch's three batches are 18 distinct images, and the next epoch is another order.
+        let mut epoch0: Vec<f32> = seen[..3].concat();
+        epoch0.sort_by(f32::total_cmp);
+        epoch0.dedup();
+        assert_eq!(epoch0.len(), 18);
+        assert_ne!(seen[0], seen[3]);
     }
 }
