@@ -15,10 +15,11 @@ use crate::error::Result;
 /// tch's default BatchNorm momentum (every BN of the mini nets uses the default config).
 const MOMENTUM: f64 = 0.1;
 
-/// Set every `running_mean` / `running_var` in `vs` to the mean of the batch statistics that `forward`
-/// produces on `batches` (train-mode forwards, no gradients).
+/// Set every `running_mean` / `running_var` (BatchNorm's) and `running_cov` ([`super::whitening`]'s, with the
+/// same momentum) in `vs` to the mean of the batch statistics that `forward` produces on `batches` (train-mode
+/// forwards, no gradients).
 pub fn calibrate(vs: &VarStore, batches: &[Tensor], mut forward: impl FnMut(&Tensor)) -> Result<usize> {
-    let stats: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(name, _)| name.ends_with("running_mean") || name.ends_with("running_var")).collect();
+    let stats: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(name, _)| ["running_mean", "running_var", "running_cov"].iter().any(|s| name.ends_with(s))).collect();
     if stats.is_empty() || batches.is_empty() {
         return Ok(0);
     }

@@ -26,6 +26,7 @@ pub mod models;
 pub mod nets;
 pub mod pairing;
 pub mod train;
+pub mod whitening;
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +96,10 @@ pub struct Architecture {
     /// batch norm gives each feature unit variance first (4.5 of 256). Measured: the codes collapse onto
     /// two directions all the same, so it is not the default (docs/bigbigan-mini.md, "where E's codes go").
     pub head_reads_bn_crelu: bool,
+    /// Whiten E's codes in groups of this many latents (0: off; a divisor of `latent`, below the batch size):
+    /// each group centred and decorrelated to unit variance (see [`whitening`]), so the codes cannot all move
+    /// along the same few directions, which batch normalisation does not prevent.
+    pub z_whitening_group: i64,
     /// Image channels (1 for Fashion-MNIST).
     pub channels: i64,
 }
@@ -119,6 +124,7 @@ impl Default for Architecture {
             e_layers: 3,
             d_layers: 3,
             head_reads_bn_crelu: false,
+            z_whitening_group: 0,
             channels: 1,
         }
     }
@@ -262,6 +268,10 @@ impl TrainConfig {
         }
         if a.kind == nets::NetKind::Mlp && a.f_readout != nets::Readout::Mean {
             return Err(fail("f_readout applies to the convolutional kinds only: an mlp's F(x) is already its last hidden layer; remove it".into()));
+        }
+        let g = a.z_whitening_group;
+        if g < 0 || (g > 0 && (a.latent % g != 0 || g as usize >= cfg.batch_size || a.z_batch_norm)) {
+            return Err(fail(format!("z_whitening_group = {g} must be 0 (off) or a divisor of latent = {} below batch_size = {}, without z_batch_norm (whitening normalises already)", a.latent, cfg.batch_size)));
         }
         if [cfg.lr_g, cfg.lr_e, cfg.lr_d].iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(fail("learning rates must be finite and > 0".into()));

@@ -245,6 +245,8 @@ pub struct Encoder {
     head2: nn::Linear,
     /// Normalises `z_mean` to the prior's moments, when the architecture asks for it.
     bn_z: Option<nn::BatchNorm>,
+    /// Whitens `z_mean` in groups, when the architecture asks for it.
+    whiten_z: Option<super::whitening::GroupWhitening>,
     latent: i64,
     width: i64,
     z_stdev_max: Option<f64>,
@@ -291,6 +293,7 @@ impl Encoder {
             head1: nn::linear(p / "head1", if a.head_reads_bn_crelu { 2 * width } else { width }, a.head_width, Default::default()),
             head2: nn::linear(p / "head2", a.head_width, 2 * a.latent, Default::default()),
             bn_z: a.z_batch_norm.then(|| nn::batch_norm1d(p / "bn_z", a.latent, nn::BatchNormConfig { affine: false, ..Default::default() })),
+            whiten_z: (a.z_whitening_group > 0).then(|| super::whitening::GroupWhitening::new(&(p / "whiten_z"), a.latent, a.z_whitening_group)),
             latent: a.latent,
             width,
             z_stdev_max: a.z_stdev_max,
@@ -344,6 +347,7 @@ impl Encoder {
         let stats = self.head2.forward(&lrelu(&self.head1.forward(head_input)));
         let z_mean = stats.narrow(1, 0, self.latent);
         let z_mean = self.bn_z.as_ref().map_or(z_mean.shallow_clone(), |bn| bn.forward_t(&z_mean, train));
+        let z_mean = self.whiten_z.as_ref().map_or(z_mean.shallow_clone(), |w| w.forward_t(&z_mean, train));
         let raw = stats.narrow(1, self.latent, self.latent);
         let z_stdev = if self.deterministic {
             raw.zeros_like()

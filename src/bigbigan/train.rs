@@ -277,7 +277,7 @@ impl Trainer {
                 let Some(v) = live.get(&name) else { continue };
                 if ema.kind() == Kind::Float {
                     // ema ← ema + (1 − decay)·(v − ema): one kernel per tensor.
-                    let _ = ema.f_lerp_(&v, 1.0 - decay)?;
+                    let _ = ema.f_lerp_(v, 1.0 - decay)?;
                 }
             }
             Ok(())
