@@ -74,11 +74,15 @@ impl EpochOrder {
         let (n, b) = epoch_shape(images, batch_size);
         let per_epoch = (n / b).max(1);
         let epoch = index / per_epoch;
-        if self.epoch.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            let perm: Vec<i64> = seeded_permutation(n, seed.wrapping_add(epoch as u64)).into_iter().map(|i| i as i64).collect();
-            self.epoch = Some((epoch, Tensor::f_from_slice(&perm)?.f_to_device(images.device())?));
-        }
-        let perm = &self.epoch.as_ref().expect("set above").1;
+        let perm = match &self.epoch {
+            Some((kept, perm)) if *kept == epoch => perm.shallow_clone(),
+            _ => {
+                let order: Vec<i64> = seeded_permutation(n, seed.wrapping_add(epoch as u64)).into_iter().map(|i| i as i64).collect();
+                let perm = Tensor::f_from_slice(&order)?.f_to_device(images.device())?;
+                self.epoch = Some((epoch, perm.shallow_clone()));
+                perm
+            }
+        };
         Ok(images.f_index_select(0, &perm.f_narrow(0, ((index % per_epoch) * b) as i64, b as i64)?)?)
     }
 }
