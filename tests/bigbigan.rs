@@ -890,3 +890,27 @@ fn whitened_codes_are_decorrelated_in_training_and_in_the_calibrated_export() {
         assert_refused(dir.path(), &text, refused);
     }
 }
+
+/// A run that diverges between log rows (the loop reads the losses only there) stops with an error naming
+/// the step, and its last good checkpoint stays as it was: 3 steps checkpointed, then resumed with a
+/// learning rate of 1e30, which overflows the weights within the next three steps.
+#[test]
+fn a_diverged_run_keeps_its_last_good_checkpoint() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.checkpoint_every = 3;
+    let imgs = images(&cfg);
+    let mut t = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
+    t.train(&imgs, &bbeval::reporter::Reporter::silent()).unwrap();
+    let good = std::fs::read(dir.path().join("checkpoint/e.safetensors")).unwrap();
+    cfg.steps = 6;
+    (cfg.lr_d, cfg.lr_e, cfg.lr_g) = (1e30, 1e30, 1e30);
+    let mut wild = Trainer::new(cfg, Device::Cpu).unwrap();
+    assert_eq!(wild.resume().unwrap(), 3);
+    let err = wild.train(&imgs, &bbeval::reporter::Reporter::silent()).unwrap_err().to_string();
+    assert!(err.contains("diverged by step 6") && err.contains("lower the learning rates"), "{err}");
+    let state = std::fs::read_to_string(dir.path().join("checkpoint/state.json")).unwrap();
+    assert!(state.contains("\"step\": 3"), "{state}");
+    assert!(std::fs::read(dir.path().join("checkpoint/e.safetensors")).unwrap() == good, "E's checkpoint was overwritten");
+}
