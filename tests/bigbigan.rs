@@ -858,7 +858,8 @@ fn the_random_init_encoder_is_exported_with_calibrated_batch_norm() {
 /// `z_whitening_group`: in training each group of E's codes leaves the batch centred with covariance near
 /// the identity (ten Newton–Schulz iterations on freshly initialised codes), and after calibration the eval
 /// mode, which uses the running statistics, gives the codes of the calibration batch itself (the 64 images
-/// are one calibration batch), so the export whitens with the statistics it was calibrated on.
+/// are one calibration batch), so the export whitens with the statistics it was calibrated on; the exported
+/// module gives the same codes for a batch of another size than the one it was traced with.
 #[test]
 fn whitened_codes_are_decorrelated_in_training_and_in_the_calibrated_export() {
     let _turn = rng_lock();
@@ -884,6 +885,12 @@ fn whitened_codes_are_decorrelated_in_training_and_in_the_calibrated_export() {
     // off by 2.8 (checked by taking it out).
     let off = max_abs_diff(&exported, &trained);
     assert!(off < 0.01, "eval-mode codes off the calibration batch's by {off}");
+    // The TorchScript export (traced on a batch of two) whitens batches of any size as the model does.
+    let m = &mut t.models;
+    let out = dir.path().join("export");
+    let e_manifest = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, 28, &out, "white-e", "test").unwrap();
+    let g_manifest = export_generator(&m.g_ema, &mut m.vs_g_ema, &out, "white-g", "test").unwrap();
+    assert_exports_reproduce(m, &x, &e_manifest, &g_manifest);
     // Refused: a group that does not divide the latent, one not below the batch, and both normalisations.
     for (line, refused) in [("z_whitening_group = 3", "z_whitening_group = 3"), ("z_whitening_group = 8", "below batch_size"), ("z_whitening_group = 4\nz_batch_norm = true", "without z_batch_norm")] {
         let text = std::fs::read_to_string(dir.path().join("tiny.toml")).unwrap().replace("z_whitening_group = 4", line);

@@ -42,13 +42,15 @@ impl GroupWhitening {
 
     /// Codes `[N, latent]` whitened group by group.
     pub fn forward_t(&self, z: &Tensor, train: bool) -> Tensor {
-        let (n, latent) = (z.size()[0], z.size()[1]);
+        // Sizes read here become constants in a traced export: the batch dimension stays -1, so the exported
+        // encoder takes any batch size.
+        let latent = z.size()[1];
         let groups = latent / self.group;
-        let grouped = z.reshape([n, groups, self.group]).transpose(0, 1); // [groups, N, group]
+        let grouped = z.reshape([-1, groups, self.group]).transpose(0, 1); // [groups, N, group]
         let (mean, cov) = if train {
             let mean = grouped.mean_dim([1i64].as_slice(), true, Kind::Float);
             let centred = &grouped - &mean;
-            let cov = centred.transpose(1, 2).matmul(&centred) / n as f64;
+            let cov = centred.transpose(1, 2).matmul(&centred) / z.size()[0] as f64;
             tch::no_grad(|| {
                 let (mut rm, mut rc) = (self.running_mean.shallow_clone(), self.running_cov.shallow_clone());
                 let _ = rm.lerp_(&mean.detach(), MOMENTUM);
@@ -59,7 +61,7 @@ impl GroupWhitening {
             (self.running_mean.shallow_clone(), self.running_cov.shallow_clone())
         };
         let whitened = (&grouped - &mean).matmul(&inverse_sqrt(&cov));
-        whitened.transpose(0, 1).reshape([n, latent])
+        whitened.transpose(0, 1).reshape([-1, latent])
     }
 }
 
