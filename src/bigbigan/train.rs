@@ -61,7 +61,8 @@ impl StepLosses {
     }
 }
 
-/// The seeded epoch order of [`epoch_batch`] with the current epoch's permutation kept on the images'
+/// The seeded epoch order: batch `index` of `batch_size` images, epoch k a permutation seeded by `seed` + k,
+/// the last partial batch of an epoch dropped. The current epoch's permutation is kept on the images'
 /// device, so that taking a batch is one gather there: no permutation per batch and no copy of indices from
 /// the host, which on CUDA waits for every queued kernel.
 #[derive(Debug, Default)]
@@ -71,7 +72,8 @@ struct EpochOrder {
 
 impl EpochOrder {
     fn batch(&mut self, images: &Tensor, batch_size: usize, seed: u64, index: usize) -> Result<Tensor> {
-        let (n, b) = epoch_shape(images, batch_size);
+        let n = images.size()[0] as usize;
+        let b = batch_size.min(n);
         let per_epoch = (n / b).max(1);
         let epoch = index / per_epoch;
         let perm = match &self.epoch {
@@ -85,12 +87,6 @@ impl EpochOrder {
         };
         Ok(images.f_index_select(0, &perm.f_narrow(0, ((index % per_epoch) * b) as i64, b as i64)?)?)
     }
-}
-
-/// Images in the set and images per batch (at most the set).
-fn epoch_shape(images: &Tensor, batch_size: usize) -> (usize, usize) {
-    let n = images.size()[0] as usize;
-    (n, batch_size.min(n))
 }
 
 /// Fashion-MNIST-style gray images as `[N, 1, S, S]` in [-1, 1] for networks working at side `S` (28, or
@@ -114,13 +110,9 @@ pub fn load_images(spec: &str, limit: Option<usize>, seed: u64, side_for: i64) -
     Ok((x.f_pad([pad, pad, pad, pad], "constant", Some(-1.0))?, side))
 }
 
-/// Batch `index` of `batch_size` images in a seeded epoch order: epoch k is a permutation seeded by `seed` + k,
-/// and the last partial batch of an epoch is dropped.
+/// Batch `index` of the seeded epoch order (see [`EpochOrder`]), for a caller that takes one batch at a time.
 pub(super) fn epoch_batch(images: &Tensor, batch_size: usize, seed: u64, index: usize) -> Result<Tensor> {
-    let (n, b) = epoch_shape(images, batch_size);
-    let per_epoch = (n / b).max(1);
-    let perm = seeded_permutation(n, seed.wrapping_add((index / per_epoch) as u64));
-    select_rows(images, &perm[(index % per_epoch) * b..(index % per_epoch + 1) * b])
+    EpochOrder::default().batch(images, batch_size, seed, index)
 }
 
 pub struct Trainer {
@@ -170,8 +162,7 @@ impl Trainer {
         let eg = self.eg_update(&x, &z)?.0;
         self.update_ema()?;
         self.step += 1;
-        let d = if d.is_empty() { eg.f_zeros_like()? } else { Tensor::f_stack(&d, 0)?.f_mean(Kind::Float)? };
-        Ok(StepLosses { d, eg })
+        Ok(StepLosses { d: Tensor::f_stack(&d, 0)?.f_mean(Kind::Float)?, eg })
     }
 
     /// Update D on encoder pairs (x, E(x)) and generator pairs (G(z), z); returns D's loss before it.
@@ -288,7 +279,7 @@ impl Trainer {
         })
     }
 
-    /// Batch `index` of the seeded epoch order (see [`epoch_batch`]).
+    /// Batch `index` of the seeded epoch order (see [`EpochOrder`]).
     pub fn batch(&mut self, images: &Tensor, index: usize) -> Result<Tensor> {
         self.order.batch(images, self.cfg.batch_size, self.cfg.seed, index)
     }
@@ -443,8 +434,9 @@ impl Trainer {
 mod tests {
     use super::*;
 
-    /// The kept permutation hands out the batches the per-batch permutation does, across epochs (20 images in
-    /// batches of 6: three per epoch, the last two images dropped).
+    /// The kept permutation hands out the batches of the seeded epoch order, written out here from the
+    /// permutations themselves, across epochs (20 images in batches of 6: three per epoch, the last two
+    /// images dropped).
     #[test]
     fn the_kept_epoch_order_gives_the_seeded_batches() {
         let images = Tensor::arange(20, (Kind::Float, Device::Cpu)).view([20, 1]);
@@ -452,10 +444,13 @@ mod tests {
         let mut seen = Vec::new();
         for index in 0..7 {
             let kept = order.batch(&images, 6, 11, index).unwrap();
-            let fresh = epoch_batch(&images, 6, 11, index).unwrap();
+            let perm = seeded_permutation(20, 11 + (index / 3) as u64);
+            let want: Vec<f32> = perm[(index % 3) * 6..(index % 3 + 1) * 6].iter().map(|&i| i as f32).collect();
             assert_eq!(kept.size(), [6, 1]);
-            assert!(kept.equal(&fresh), "batch {index}");
-            seen.push(Vec::<f32>::try_from(kept.flatten(0, -1)).unwrap());
+            let got = Vec::<f32>::try_from(kept.flatten(0, -1)).unwrap();
+            assert_eq!(got, want, "batch {index}");
+            assert!(kept.equal(&epoch_batch(&images, 6, 11, index).unwrap()), "batch {index}: one batch at a time");
+            seen.push(got);
         }
         // An epoch's three batches are 18 distinct images, and the next epoch is another order.
         let mut epoch0: Vec<f32> = seen[..3].concat();

@@ -98,12 +98,7 @@ mod tests {
         let w = GroupWhitening::new(&vs.root(), 16, 8);
         let basis = Tensor::randn([2, 16], (Kind::Float, Device::Cpu));
         let z = Tensor::randn([512, 2], (Kind::Float, Device::Cpu)).matmul(&basis) * 3.0 + Tensor::randn([512, 16], (Kind::Float, Device::Cpu)) * 0.3;
-        let pr = |t: &Tensor| {
-            let c = t - t.mean_dim([0i64].as_slice(), true, Kind::Float);
-            let cov = c.tr().matmul(&c) / 512.0;
-            let tr = cov.trace().double_value(&[]);
-            tr * tr / cov.square().sum(Kind::Float).double_value(&[])
-        };
+        let pr = |t: &Tensor| crate::bigbigan::diagnostics::CodeSpread::of(t).rank;
         let out = w.forward_t(&z, true);
         // Participation ratio: about 2 before (two strong directions); 16 would be fully white.
         assert!(pr(&z) < 3.0, "before {}", pr(&z));
