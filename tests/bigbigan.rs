@@ -257,6 +257,60 @@ fn deterministic_trainer(dir: &std::path::Path, terms: impl FnOnce(&mut TrainCon
     Trainer::new(cfg, Device::Cpu).unwrap()
 }
 
+/// `one_d_pass` scores encoder and generator pairs in one pass of D over both batches stacked: once the
+/// spectral norms' power iterations have converged (a pass each runs one more per step), both players' steps
+/// give the losses and weights of a pass each; from fresh networks D's power iteration has advanced once per
+/// D step (one pass), not twice; and it is refused with the contrastive joint, whose shuffled latents would
+/// cross from one batch to the other.
+#[test]
+fn one_d_pass_trains_as_a_pass_each() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (x, z) = images_and_latents(dir.path());
+    let trainer = |one_d_pass: bool| deterministic_trainer(dir.path(), |cfg| cfg.one_d_pass = one_d_pass);
+    type Variables = std::collections::HashMap<String, Tensor>;
+    let largest_gap = |a: &Variables, b: &Variables, part: &dyn Fn(&str) -> bool| a.iter().filter(|(k, _)| part(k)).map(|(k, v)| max_abs_diff(v, &b[k])).fold(0.0, f64::max);
+    let d_u = |k: &str| k.starts_with("d/") && k.ends_with(".u");
+
+    // From fresh networks: the power iteration of one D pass in training mode is what the D step leaves.
+    let reference = trainer(false);
+    tch::no_grad(|| reference.models.d.forward_t(&x, &z, true));
+    let (mut one, mut each) = (trainer(true), trainer(false));
+    one.d_step(&x, &z).unwrap();
+    each.d_step(&x, &z).unwrap();
+    let after_one_pass = variables_of(&reference.models);
+    assert!(largest_gap(&variables_of(&one.models), &after_one_pass, &d_u) < 1e-6, "one_d_pass must advance D's power iteration once per D step");
+    assert!(largest_gap(&variables_of(&each.models), &after_one_pass, &d_u) > 1e-3, "a pass each advances it twice");
+
+    // Converged power iterations: the same steps.
+    let (mut one, mut each) = (trainer(true), trainer(false));
+    for t in [&one, &each] {
+        tch::no_grad(|| {
+            for _ in 0..300 {
+                let _ = t.models.d.forward_t(&x, &z, true);
+            }
+        });
+    }
+    // Compared by gradients, which the players' steps leave in their weights: Adam's first step turns a
+    // gradient at rounding level (a bias before batch norm) into a whole step of either sign.
+    let grads = |vs: &tch::nn::VarStore| vs.variables().into_iter().filter_map(|(k, v)| v.grad().defined().then(|| (k, v.grad().copy()))).collect::<Variables>();
+    let assert_same_grads = |player: &str, a: &Variables, b: &Variables| {
+        let scale = b.values().map(|g| g.abs().max().double_value(&[])).fold(0.0, f64::max);
+        let gap = largest_gap(a, b, &|_| true);
+        assert!(!a.is_empty() && a.len() == b.len() && gap < 1e-4 * scale, "{player}'s gradients differ by {gap} (largest {scale})");
+    };
+    let (d_one, d_each) = (one.d_step(&x, &z).unwrap(), each.d_step(&x, &z).unwrap());
+    assert!((d_one - d_each).abs() < 1e-5 * d_each.abs(), "D's loss: {d_one} in one pass, {d_each} in a pass each");
+    assert_same_grads("D", &grads(&one.models.vs_d), &grads(&each.models.vs_d));
+    let ((eg_one, se_one, sg_one), (eg_each, se_each, sg_each)) = (one.eg_step(&x, &z).unwrap(), each.eg_step(&x, &z).unwrap());
+    assert!((eg_one - eg_each).abs() < 1e-5 * eg_each.abs() && (se_one - se_each).abs() < 1e-4 && (sg_one - sg_each).abs() < 1e-4, "E/G's loss and scores: ({eg_one}, {se_one}, {sg_one}) in one pass, ({eg_each}, {se_each}, {sg_each}) in a pass each");
+    assert_same_grads("E", &grads(&one.models.vs_e), &grads(&each.models.vs_e));
+    assert_same_grads("G", &grads(&one.models.vs_g), &grads(&each.models.vs_g));
+
+    let contrastive = format!("{}contrastive_joint = true\n", tiny_with(dir.path(), "one_d_pass = true"));
+    assert_refused(dir.path(), &contrastive, "one_d_pass cannot be combined with contrastive_joint");
+}
+
 /// The latent regressor reaches the players asked for: by default (BiGAN's joint regressor) E's body, E's head
 /// and G; with `latent_regression_trains_g = false` not G (G(z) is a constant for it); with
 /// `latent_regression_trains_e_body = false` not E's body (the features the probes read move as in the plain

@@ -235,6 +235,13 @@ pub struct TrainConfig {
     /// joint score has to use coarse content — what z can predict. 0 = off (BigBiGAN).
     #[serde(default)]
     pub instance_noise: f64,
+    /// D scores encoder pairs and generator pairs in one pass over both batches stacked (BigGAN's way)
+    /// instead of one pass each: half of D's kernel launches per step, which set the pace on a GPU, where
+    /// the recipe's small nets leave the device idle between launches. The scores are the same function of
+    /// the pairs; spectral norm's power iteration then runs once per pass instead of twice. Not with
+    /// `contrastive_joint`, whose shuffled latents must stay within each batch. false = a pass each.
+    #[serde(default)]
+    pub one_d_pass: bool,
     /// Diagnostics (the loss terms, σ, corr(z, E(G(z))), D's use of z) every this many steps.
     #[serde(default = "default_log_every")]
     pub log_every: usize,
@@ -272,6 +279,9 @@ impl TrainConfig {
         let g = a.z_whitening_group;
         if g < 0 || (g > 0 && (a.latent % g != 0 || g as usize >= cfg.batch_size || a.z_batch_norm)) {
             return Err(fail(format!("z_whitening_group = {g} must be 0 (off) or a divisor of latent = {} below batch_size = {}, without z_batch_norm (whitening normalises already)", a.latent, cfg.batch_size)));
+        }
+        if cfg.one_d_pass && a.contrastive_joint {
+            return Err(fail("one_d_pass cannot be combined with contrastive_joint (its shuffled latents would cross from encoder to generator pairs); remove one".into()));
         }
         if [cfg.lr_g, cfg.lr_e, cfg.lr_d].iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(fail("learning rates must be finite and > 0".into()));

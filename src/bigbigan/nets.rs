@@ -382,6 +382,18 @@ pub struct Scores {
     pub s_xz: Tensor,
 }
 
+impl Scores {
+    /// The first `n` pairs' scores and the rest's: D's scores of two batches judged as one.
+    pub fn split_at(&self, n: i64) -> (Scores, Scores) {
+        let part = |t: &Tensor, start: i64, len: i64| t.narrow(0, start, len);
+        let rest = self.s_xz.size()[0] - n;
+        (
+            Scores { s_x: part(&self.s_x, 0, n), s_z: part(&self.s_z, 0, n), s_xz: part(&self.s_xz, 0, n) },
+            Scores { s_x: part(&self.s_x, n, rest), s_z: part(&self.s_z, n, rest), s_xz: part(&self.s_xz, n, rest) },
+        )
+    }
+}
+
 /// D's image network F.
 #[derive(Debug)]
 enum ImageBody {

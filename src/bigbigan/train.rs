@@ -175,7 +175,8 @@ impl Trainer {
         let m = &self.models;
         // E(x) and G(z) are constants for D's update.
         let (ex, gz) = tch::no_grad(|| (m.e.forward_t(x, true).z_sample, m.g.forward_t(z, true)));
-        let mut loss = self.d_loss(&self.judged(x, &ex)?, &self.judged(&gz, z)?);
+        let (enc, gen) = self.judged_pairs(x, &ex, &gz, z)?;
+        let mut loss = self.d_loss(&enc, &gen);
         if self.cfg.mismatch_weight > 0.0 {
             // Each image with the next image's latent.
             let term = match self.cfg.mismatch_side {
@@ -199,9 +200,8 @@ impl Trainer {
     fn eg_update(&mut self, x: &Tensor, z: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let m = &self.models;
         let code = m.e.forward_t(x, true).z_sample;
-        let enc = self.judged(x, &code)?;
         let gz = m.g.forward_t(z, true);
-        let gen = self.judged(&gz, z)?;
+        let (enc, gen) = self.judged_pairs(x, &code, &gz, z)?;
         let (se, sg) = (self.total(&enc).mean(Kind::Float), self.total(&gen).mean(Kind::Float));
         let mut loss = &se - &sg;
         if self.cfg.latent_regression > 0.0 && self.step >= self.cfg.latent_regression_from_step {
@@ -251,6 +251,16 @@ impl Trainer {
         let sd = self.instance_noise_sd();
         let seen = if sd == 0.0 { x.shallow_clone() } else { x + x.f_randn_like()? * sd };
         Ok(self.models.d.forward_t(&seen, z, true))
+    }
+
+    /// D's scores of encoder pairs (x, E(x)) and generator pairs (G(z), z): one pass over both batches
+    /// stacked with `one_d_pass`, else a pass each.
+    fn judged_pairs(&self, x: &Tensor, code: &Tensor, gz: &Tensor, z: &Tensor) -> Result<(Scores, Scores)> {
+        if !self.cfg.one_d_pass {
+            return Ok((self.judged(x, code)?, self.judged(gz, z)?));
+        }
+        let both = self.judged(&Tensor::f_cat(&[x, gz], 0)?, &Tensor::f_cat(&[code, z], 0)?)?;
+        Ok(both.split_at(x.size()[0]))
     }
 
     /// The losses on a fixed batch without updating anything (for tests and the log).
