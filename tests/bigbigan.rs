@@ -259,7 +259,7 @@ fn deterministic_trainer(dir: &std::path::Path, terms: impl FnOnce(&mut TrainCon
 
 /// `one_d_pass` scores encoder and generator pairs in one pass of D over both batches stacked: once the
 /// spectral norms' power iterations have converged (a pass each runs one more per step), both players' steps
-/// give the losses and weights of a pass each; from fresh networks D's power iteration has advanced once per
+/// give the losses and gradients of a pass each; from fresh networks D's power iteration has advanced once per
 /// D step (one pass), not twice; and it is refused with the contrastive joint, whose shuffled latents would
 /// cross from one batch to the other.
 #[test]
