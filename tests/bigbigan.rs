@@ -70,9 +70,16 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
 }
 
+type Variables = std::collections::HashMap<String, Tensor>;
+
 /// Copies of D's, E's and G's variables, by "store/name".
-fn variables_of(m: &Models) -> std::collections::HashMap<String, Tensor> {
+fn variables_of(m: &Models) -> Variables {
     [("d", &m.vs_d), ("e", &m.vs_e), ("g", &m.vs_g)].iter().flat_map(|(s, vs)| vs.variables().into_iter().map(move |(k, v)| (format!("{s}/{k}"), v.copy()))).collect()
+}
+
+/// The largest difference between two sets of variables (or gradients) over the names `part` picks.
+fn largest_gap(a: &Variables, b: &Variables, part: impl Fn(&str) -> bool) -> f64 {
+    a.iter().filter(|(k, _)| part(k)).map(|(k, v)| max_abs_diff(v, &b[k])).fold(0.0, f64::max)
 }
 
 #[test]
@@ -268,8 +275,6 @@ fn one_d_pass_trains_as_a_pass_each() {
     let dir = tempfile::tempdir().unwrap();
     let (x, z) = images_and_latents(dir.path());
     let trainer = |one_d_pass: bool| deterministic_trainer(dir.path(), |cfg| cfg.one_d_pass = one_d_pass);
-    type Variables = std::collections::HashMap<String, Tensor>;
-    let largest_gap = |a: &Variables, b: &Variables, part: &dyn Fn(&str) -> bool| a.iter().filter(|(k, _)| part(k)).map(|(k, v)| max_abs_diff(v, &b[k])).fold(0.0, f64::max);
     let d_u = |k: &str| k.starts_with("d/") && k.ends_with(".u");
 
     // From fresh networks: the power iteration of one D pass in training mode is what the D step leaves.
@@ -279,8 +284,8 @@ fn one_d_pass_trains_as_a_pass_each() {
     one.d_step(&x, &z).unwrap();
     each.d_step(&x, &z).unwrap();
     let after_one_pass = variables_of(&reference.models);
-    assert!(largest_gap(&variables_of(&one.models), &after_one_pass, &d_u) < 1e-6, "one_d_pass must advance D's power iteration once per D step");
-    assert!(largest_gap(&variables_of(&each.models), &after_one_pass, &d_u) > 1e-3, "a pass each advances it twice");
+    assert!(largest_gap(&variables_of(&one.models), &after_one_pass, d_u) < 1e-6, "one_d_pass must advance D's power iteration once per D step");
+    assert!(largest_gap(&variables_of(&each.models), &after_one_pass, d_u) > 1e-3, "a pass each advances it twice");
 
     // Converged power iterations: the same steps.
     let (mut one, mut each) = (trainer(true), trainer(false));
@@ -296,7 +301,7 @@ fn one_d_pass_trains_as_a_pass_each() {
     let grads = |vs: &tch::nn::VarStore| vs.variables().into_iter().filter_map(|(k, v)| v.grad().defined().then(|| (k, v.grad().copy()))).collect::<Variables>();
     let assert_same_grads = |player: &str, a: &Variables, b: &Variables| {
         let scale = b.values().map(|g| g.abs().max().double_value(&[])).fold(0.0, f64::max);
-        let gap = largest_gap(a, b, &|_| true);
+        let gap = largest_gap(a, b, |_| true);
         assert!(!a.is_empty() && a.len() == b.len() && gap < 1e-4 * scale, "{player}'s gradients differ by {gap} (largest {scale})");
     };
     let (d_one, d_each) = (one.d_step(&x, &z).unwrap(), each.d_step(&x, &z).unwrap());
@@ -332,8 +337,7 @@ fn the_latent_regressor_trains_only_the_players_asked() {
     };
     // The largest difference between two of those over the trained weights of one part (BN's running
     // statistics move with every forward pass in training mode, so they are left out).
-    type Variables = std::collections::HashMap<String, Tensor>;
-    let moved = |a: &Variables, b: &Variables, part: fn(&str) -> bool| a.iter().filter(|(k, _)| part(k) && !k.contains("running_")).map(|(k, v)| max_abs_diff(v, &b[k])).fold(0.0, f64::max);
+    let moved = |a: &Variables, b: &Variables, part: fn(&str) -> bool| largest_gap(a, b, |k| part(k) && !k.contains("running_"));
     // E's head is the two linear layers reading the AvePool feature; the rest of E is its body.
     let e_head: fn(&str) -> bool = |k| k.starts_with("e/head");
     let e_body: fn(&str) -> bool = |k| k.starts_with("e/") && !k.starts_with("e/head");

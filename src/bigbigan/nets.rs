@@ -385,12 +385,8 @@ pub struct Scores {
 impl Scores {
     /// The first `n` pairs' scores and the rest's: D's scores of two batches judged as one.
     pub fn split_at(&self, n: i64) -> (Scores, Scores) {
-        let part = |t: &Tensor, start: i64, len: i64| t.narrow(0, start, len);
-        let rest = self.s_xz.size()[0] - n;
-        (
-            Scores { s_x: part(&self.s_x, 0, n), s_z: part(&self.s_z, 0, n), s_xz: part(&self.s_xz, 0, n) },
-            Scores { s_x: part(&self.s_x, n, rest), s_z: part(&self.s_z, n, rest), s_xz: part(&self.s_xz, n, rest) },
-        )
+        let rows = |start: i64, len: i64| Scores { s_x: self.s_x.narrow(0, start, len), s_z: self.s_z.narrow(0, start, len), s_xz: self.s_xz.narrow(0, start, len) };
+        (rows(0, n), rows(n, self.s_xz.size()[0] - n))
     }
 }
 
