@@ -216,35 +216,57 @@ fn mismatched_pairs_add_their_hinge_to_ds_loss() {
     assert_refused(dir.path(), &tiny_with(dir.path(), "mismatch_weight = -1"), "mismatch_weight ≥ 0");
 }
 
-/// The two comparison terms add exactly their weighted error to E/G's loss, computed here independently on the
-/// same fresh networks: BiGAN's latent regressor λ · mean_i ‖E(G(z_i)) − z_i‖² and ALICE's cycle consistency
-/// λ · MSE(x, G(E(x))) (per pixel). A term left out, applied twice, on the wrong pair or without its weight fails.
+/// The three comparison terms add exactly their weighted error to E/G's loss, computed here independently on
+/// the same fresh networks: BiGAN's latent regressor λ · mean_i ‖E(G(z_i)) − z_i‖², ALICE's cycle consistency
+/// λ · MSE(x, G(E(x))) (per pixel) and the same cycle in D's features λ · MSE(F(x), F(G(E(x)))) (D's last map, in
+/// eval mode). A term left out, applied twice, on the wrong pair or without its weight fails; and the feature
+/// cycle leaves D as it was (weights and power-iteration vectors: E/G's step must not train D).
 #[test]
 fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
     let _turn = rng_lock();
     let dir = tempfile::tempdir().unwrap();
-    let fresh = |latent_regression: f64, image_reconstruction: f64| {
+    let fresh = |latent_regression: f64, image_reconstruction: f64, feature_reconstruction: f64| {
         deterministic_trainer(dir.path(), |cfg| {
             cfg.latent_regression = latent_regression;
             cfg.image_reconstruction = image_reconstruction;
+            cfg.feature_reconstruction = feature_reconstruction;
         })
     };
     let (x, z) = images_and_latents(dir.path());
     let eg_loss = |mut t: Trainer| t.eg_step(&x, &z).unwrap().0;
-    let plain = eg_loss(fresh(0.0, 0.0));
-    let (latent_error, image_error) = tch::no_grad(|| {
-        let m = &fresh(0.0, 0.0).models;
+    let plain = eg_loss(fresh(0.0, 0.0, 0.0));
+    let (latent_error, image_error, feature_error) = tch::no_grad(|| {
+        let m = &fresh(0.0, 0.0, 0.0).models;
         let recovered = m.e.forward_t(&m.g.forward_t(&z, true), true).z_mean;
         let latent = (recovered - &z).square().sum(Kind::Float).double_value(&[]) / 16.0;
-        let image = (m.g.forward_t(&m.e.forward_t(&x, true).z_mean, true) - &x).square().mean(Kind::Float).double_value(&[]);
-        (latent, image)
+        let code = m.e.forward_t(&x, true).z_mean;
+        let reconstructed = m.g.forward_t(&code, true);
+        let image = (&reconstructed - &x).square().mean(Kind::Float).double_value(&[]);
+        // The step scores its pairs first (a pass each, in training mode), which advances D's power
+        // iterations that eval mode then reads.
+        let _ = (m.d.forward_t(&x, &code, true), m.d.forward_t(&m.g.forward_t(&z, true), &z, true));
+        let feature = (m.d.feature_map(&reconstructed, false) - m.d.feature_map(&x, false)).square().mean(Kind::Float).double_value(&[]);
+        (latent, image, feature)
     });
-    assert!(latent_error > 1.0 && image_error > 0.1, "fresh networks neither invert each other: {latent_error}, {image_error}");
-    for (weights, want) in [((0.5, 0.0), 0.5 * latent_error), ((0.0, 3.0), 3.0 * image_error), ((0.5, 3.0), 0.5 * latent_error + 3.0 * image_error)] {
-        let extra = eg_loss(fresh(weights.0, weights.1)) - plain;
+    assert!(latent_error > 1.0 && image_error > 0.1 && feature_error > 1e-4, "fresh networks neither invert each other: {latent_error}, {image_error}, {feature_error}");
+    for (weights, want) in [
+        ((0.5, 0.0, 0.0), 0.5 * latent_error),
+        ((0.0, 3.0, 0.0), 3.0 * image_error),
+        ((0.0, 0.0, 7.0), 7.0 * feature_error),
+        ((0.5, 3.0, 7.0), 0.5 * latent_error + 3.0 * image_error + 7.0 * feature_error),
+    ] {
+        let extra = eg_loss(fresh(weights.0, weights.1, weights.2)) - plain;
         assert!((extra - want).abs() < 1e-3 * want, "weights {weights:?}: the E/G loss grew by {extra}, not {want}");
     }
+    // E/G's step advances D's power iterations either way; the feature cycle must change nothing more in D.
+    let (mut without, mut with) = (fresh(0.0, 0.0, 0.0), fresh(0.0, 0.0, 7.0));
+    without.eg_step(&x, &z).unwrap();
+    with.eg_step(&x, &z).unwrap();
+    let (without, with) = (variables_of(&without.models), variables_of(&with.models));
+    assert_eq!(largest_gap(&without, &with, |k| k.starts_with("d/")), 0.0, "the feature cycle changed D");
+    assert!(largest_gap(&without, &with, |k| k.starts_with("e/") && !k.contains("running_")) > 1e-6, "the feature cycle did not reach E");
     assert_refused(dir.path(), &tiny_with(dir.path(), "image_reconstruction = -1"), "image_reconstruction ≥ 0");
+    assert_refused(dir.path(), &tiny_with(dir.path(), "feature_reconstruction = -1"), "feature_reconstruction ≥ 0");
 }
 
 /// A fixed batch of 16 training images and 16 seeded latents, for steps compared across configs.
@@ -516,17 +538,22 @@ fn a_plot_that_cannot_be_drawn_neither_fails_the_run_nor_leaves_a_blank_picture(
 /// The exported encoder and generator, loaded as the harness loads them, give what the networks give:
 /// E's outputs on 6 training images (the harness feeds 28×28 gray pixels in [-1, 1]; the export pads them
 /// itself) and G's images for the same z (gray repeated to RGB, mapped to 0–255 by the harness).
-fn assert_exports_reproduce(m: &Models, imgs: &Tensor, e_manifest: &std::path::Path, g_manifest: &std::path::Path) {
+/// The largest difference between the exported encoder's outputs and `e`'s in eval mode, on 6 images.
+fn encoder_export_gap(e: &bbeval::bigbigan::nets::Encoder, imgs: &Tensor, e_manifest: &std::path::Path) -> f64 {
     let x28 = imgs.narrow(0, 0, 6).contiguous();
     let mut loaded = encoder::open(e_manifest.to_str().unwrap(), 1, &common::cpu()).unwrap();
     let pixels = Vec::<f32>::try_from(&x28.flatten(0, -1)).unwrap();
     let features = loaded.encode(&Batch { pixels, n: 6, shape: [1, 28, 28] }).unwrap();
-    let direct = tch::no_grad(|| m.e.forward_t(&imgs.narrow(0, 0, 6), false));
-    for (name, want) in [("avepool", &direct.avepool), ("bn_crelu", &direct.bn_crelu), ("z_mean", &direct.z_mean)] {
-        let f = features.iter().find(|f| f.name == name).unwrap();
-        let got = Tensor::from_slice(&f.values).view([6, -1]);
-        assert!(max_abs_diff(&got, want) < 1e-5, "{name} differs after export: {}", max_abs_diff(&got, want));
-    }
+    let direct = tch::no_grad(|| e.forward_t(&imgs.narrow(0, 0, 6), false));
+    [("avepool", &direct.avepool), ("bn_crelu", &direct.bn_crelu), ("z_mean", &direct.z_mean)]
+        .iter()
+        .map(|(name, want)| max_abs_diff(&Tensor::from_slice(&features.iter().find(|f| f.name == *name).unwrap().values).view([6, -1]), want))
+        .fold(0.0, f64::max)
+}
+
+fn assert_exports_reproduce(m: &Models, imgs: &Tensor, e_manifest: &std::path::Path, g_manifest: &std::path::Path) {
+    let gap = encoder_export_gap(&m.e, imgs, e_manifest);
+    assert!(gap < 1e-5, "the encoder's outputs differ after export: {gap}");
 
     let g = Generator::open(g_manifest, Device::Cpu).unwrap();
     let z: Vec<f32> = (0..2 * 8).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -978,4 +1005,62 @@ fn a_diverged_run_keeps_its_last_good_checkpoint() {
     let state = std::fs::read_to_string(dir.path().join("checkpoint/state.json")).unwrap();
     assert!(state.contains("\"step\": 3"), "{state}");
     assert!(std::fs::read(dir.path().join("checkpoint/e.safetensors")).unwrap() == good, "E's checkpoint was overwritten");
+}
+
+/// `encoder_ema_decay` keeps an average of E's weights and exports it as the trained encoder: the live
+/// networks train exactly as without it (the same weights after the same steps), the average after each step
+/// is the previous one moved by 1 − decay towards the live E, a checkpoint carries it over to a resumed run,
+/// and the export is the average's (BN calibrated with it in place), not the live E's, whose weights the
+/// export leaves as they were.
+#[test]
+fn the_encoder_average_is_exported_and_leaves_training_alone() {
+    let _turn = rng_lock();
+    let (plain_dir, average_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plain_cfg = config(plain_dir.path());
+    let imgs = images(&plain_cfg);
+    let mut cfg = config(average_dir.path());
+    cfg.encoder_ema_decay = 0.75;
+    let (mut plain, mut t) = (Trainer::new(plain_cfg.clone(), Device::Cpu).unwrap(), Trainer::new(cfg.clone(), Device::Cpu).unwrap());
+    let weights = |vs: &tch::nn::VarStore| -> Variables { vs.variables().into_iter().map(|(k, v)| (k, v.copy())).collect() };
+    let mut expected = weights(&t.models.vs_e);
+    tch::manual_seed(7);
+    for _ in 0..3 {
+        plain.train_step(&imgs).unwrap();
+    }
+    tch::manual_seed(7);
+    for _ in 0..3 {
+        t.train_step(&imgs).unwrap();
+        let live = weights(&t.models.vs_e);
+        expected = expected.iter().map(|(k, a)| (k.clone(), a + (&live[k] - a) * 0.25)).collect();
+    }
+    assert_eq!(largest_gap(&variables_of(&plain.models), &variables_of(&t.models), |_| true), 0.0, "the average changed how the live networks train");
+    let average: Variables = t.e_average.as_ref().unwrap().variables().iter().map(|(k, v)| (k.clone(), v.copy())).collect();
+    assert!(largest_gap(&average, &expected, |_| true) < 1e-6, "the average is not the step-by-step EMA of E's weights");
+    let live = weights(&t.models.vs_e);
+    assert!(largest_gap(&average, &live, |k| !k.contains("running_")) > 1e-4, "the average should lag the live weights");
+
+    t.save_checkpoint().unwrap();
+    tch::manual_seed(12345);
+    let mut resumed = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
+    assert_eq!(resumed.resume().unwrap(), 3);
+    let carried: Variables = resumed.e_average.as_ref().unwrap().variables().iter().map(|(k, v)| (k.clone(), v.copy())).collect();
+    assert_eq!(largest_gap(&carried, &average, |_| true), 0.0, "the checkpoint did not carry the average over");
+
+    let (e_manifest, _) = export_run(&mut t, &imgs, 28).unwrap();
+    assert_eq!(largest_gap(&weights(&t.models.vs_e), &live, |k| !k.contains("running_")), 0.0, "the export changed the live E's weights");
+    // The plain trainer with the average copied into its E and calibrated the same way is what was exported.
+    tch::no_grad(|| {
+        for (k, v) in plain.models.vs_e.variables() {
+            v.shallow_clone().copy_(&average[&k]);
+        }
+    });
+    plain.calibrate(&imgs).unwrap();
+    let gap = encoder_export_gap(&plain.models.e, &imgs, &e_manifest);
+    assert!(gap < 1e-5, "the exported encoder is not the calibrated average: {gap}");
+    t.calibrate(&imgs).unwrap();
+    let live_gap = encoder_export_gap(&t.models.e, &imgs, &e_manifest);
+    assert!(live_gap > 1e-3, "the export is the live E's, not the average's: {live_gap}");
+    assert!(std::fs::read_to_string(&e_manifest).unwrap().contains("averaged (decay 0.75)"));
+
+    assert_refused(average_dir.path(), "name = \"bad\"\ndataset = \"idx:x\"\nencoder_ema_decay = 1.0\n", "encoder_ema_decay < 1");
 }

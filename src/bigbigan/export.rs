@@ -116,8 +116,19 @@ pub fn export_run(trainer: &mut Trainer, images: &Tensor, input_side: i64) -> Re
     let cfg: TrainConfig = trainer.cfg.clone();
     let dir = cfg.export_dir();
     let source = format!("{} step {}", cfg.name, trainer.step);
+    let name = format!("{}-e", cfg.name);
+    let batches = trainer.calibration_images(images)?;
     let m = &mut trainer.models;
-    let e = export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, input_side, &dir, &format!("{}-e", cfg.name), &source)?;
+    let e = match &trainer.e_average {
+        // The average's BN statistics are calibrated as the live E's are, with the average in place.
+        Some(average) => average.with_average_in(&mut m.vs_e, |vs| {
+            super::calibrate::calibrate(vs, &batches, |x| {
+                let _ = m.e.forward_t(x, true);
+            })?;
+            export_encoder(&m.e, vs, &cfg.architecture, input_side, &dir, &name, &format!("{source}, E's weights averaged (decay {})", cfg.encoder_ema_decay))
+        })?,
+        None => export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, input_side, &dir, &name, &source)?,
+    };
     let g = export_generator(&m.g_ema, &mut m.vs_g_ema, &dir, &format!("{}-g", cfg.name), &source)?;
     if !e.exists() || !g.exists() {
         return Err(Error::Training { name: cfg.name.clone(), reason: format!("export wrote no files into {}", dir.display()) });

@@ -18,6 +18,7 @@
 
 pub mod calibrate;
 pub mod diagnostics;
+pub mod encoder_average;
 pub mod export;
 pub mod follow;
 pub mod layers;
@@ -217,6 +218,14 @@ pub struct TrainConfig {
     /// default (0).
     #[serde(default)]
     pub image_reconstruction: f64,
+    /// Weight of the same cycle measured in D's features (Larsen et al. 2016, "Autoencoding beyond pixels
+    /// using a learned similarity metric"): λ_F·MSE(F(x), F(G(E(x)))) on D's last feature map before its
+    /// read-out, D in eval mode (no dropout, its spectral norms' power iterations left alone) and F(x) a
+    /// constant. Pixel MSE rewards blurred reconstructions, so E need not keep the details a per-pixel error
+    /// barely sees (a collar, a fastening) and that tell some classes apart; D's features are trained to
+    /// see them. E/G loss only, D is not trained by it; a comparison variant, never BigBiGAN's default (0).
+    #[serde(default)]
+    pub feature_reconstruction: f64,
     /// Weight of mismatched pairs as an extra class in D's joint hinge (a "matching-aware" D, as GAN-CLS's
     /// real image with the wrong text): D can then no longer ignore the pairing, which `--pairing-probe`
     /// shows the recipe's D does. Which pairs and which class: `mismatch_side`. D's loss only; 0 = off
@@ -248,6 +257,10 @@ pub struct TrainConfig {
     /// Decay of the generator's exponential moving average (the exported G).
     #[serde(default = "default_ema")]
     pub ema_decay: f64,
+    /// Decay of an exponential moving average of E's weights, exported as the trained encoder in place of
+    /// the live E (see [`encoder_average`]); the live networks train as without it. 0 = off: the live E.
+    #[serde(default)]
+    pub encoder_ema_decay: f64,
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: usize,
     #[serde(default)]
@@ -259,13 +272,13 @@ impl TrainConfig {
         let fail = |reason: String| Error::TrainConfig { path: path.into(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
         let cfg: TrainConfig = toml::from_str(&text).map_err(|e| fail(crate::suggest::explain_toml_error(&e)))?;
-        if cfg.steps == 0 || cfg.d_steps == 0 || cfg.batch_size < 2 || cfg.log_every == 0 || !(0.0..1.0).contains(&cfg.ema_decay) {
-            return Err(fail("steps ≥ 1, d_steps ≥ 1, log_every ≥ 1, batch_size ≥ 2 and 0 ≤ ema_decay < 1 are required".into()));
+        if cfg.steps == 0 || cfg.d_steps == 0 || cfg.batch_size < 2 || cfg.log_every == 0 || !(0.0..1.0).contains(&cfg.ema_decay) || !(0.0..1.0).contains(&cfg.encoder_ema_decay) {
+            return Err(fail("steps ≥ 1, d_steps ≥ 1, log_every ≥ 1, batch_size ≥ 2, 0 ≤ ema_decay < 1 and 0 ≤ encoder_ema_decay < 1 are required".into()));
         }
         let a = &cfg.architecture;
         let finite_non_negative = |v: f64| v >= 0.0 && v.is_finite();
-        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !finite_non_negative(cfg.mismatch_weight) || !finite_non_negative(cfg.instance_noise) || !finite_non_negative(cfg.image_reconstruction) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
-            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0, instance_noise ≥ 0, image_reconstruction ≥ 0 and z_stdev_max > 0 are required".into()));
+        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !finite_non_negative(cfg.mismatch_weight) || !finite_non_negative(cfg.instance_noise) || !finite_non_negative(cfg.image_reconstruction) || !finite_non_negative(cfg.feature_reconstruction) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
+            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0, instance_noise ≥ 0, image_reconstruction ≥ 0, feature_reconstruction ≥ 0 and z_stdev_max > 0 are required".into()));
         }
         if ![a.e_layers, a.d_layers].iter().all(|n| (3..=4).contains(n)) {
             return Err(fail(format!("e_layers and d_layers must be 3 or 4 (got {} and {})", a.e_layers, a.d_layers)));

@@ -453,7 +453,19 @@ impl Discriminator {
 
     /// F(x): image features `[N, f_width]`, mean-pooled or read out densely.
     pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
-        let h = match &self.f {
+        let h = self.feature_map(x, train);
+        if matches!(self.f, ImageBody::Mlp(_)) {
+            return h;
+        }
+        match &self.readout {
+            Some(dense) => lrelu(&dense.forward_t(&h.flatten(1, -1), train)).dropout(self.dropout, train),
+            None => h.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
+        }
+    }
+
+    /// F's last feature map before its read-out (`[N, C, S, S]`; the MLP's last hidden layer, `[N, C]`).
+    pub fn feature_map(&self, x: &Tensor, train: bool) -> Tensor {
+        match &self.f {
             ImageBody::Resnet(blocks) => {
                 let mut h = x.shallow_clone();
                 for b in blocks {
@@ -474,12 +486,8 @@ impl Discriminator {
                 for l in layers {
                     h = lrelu(&l.forward_t(&h, train)).dropout(self.dropout, train);
                 }
-                return h;
+                h
             }
-        };
-        match &self.readout {
-            Some(dense) => lrelu(&dense.forward_t(&h.flatten(1, -1), train)).dropout(self.dropout, train),
-            None => h.mean_dim([2i64, 3].as_slice(), false, Kind::Float),
         }
     }
 

@@ -12,7 +12,8 @@
 //!   `latent_regression` > 0, reaching G unless `latent_regression_trains_g = false` and E's body unless
 //!   `latent_regression_trains_e_body = false`, from step `latent_regression_from_step`: a comparison
 //!   variant only] [+ λ_x MSE(x, G(E(x))), ALICE's cycle consistency, when `image_reconstruction` > 0: a
-//!   comparison variant only]
+//!   comparison variant only] [+ λ_F MSE(F(x), F(G(E(x)))), the cycle in D's features, when
+//!   `feature_reconstruction` > 0: a comparison variant only]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use super::diagnostics::{self, Diagnostics, LOG_HEADER};
+use super::encoder_average::EncoderAverage;
 use super::losses::hinge_pair;
 pub use super::losses::Terms;
 pub use super::models::Models;
@@ -122,6 +124,8 @@ pub struct Trainer {
     opt_e: nn::Optimizer,
     opt_d: nn::Optimizer,
     order: EpochOrder,
+    /// The average of E's weights that is exported, when `encoder_ema_decay` > 0.
+    pub e_average: Option<EncoderAverage>,
     pub step: usize,
 }
 
@@ -131,7 +135,8 @@ impl Trainer {
         let opt_g = adam(&models.vs_g, cfg.lr_g, cfg.beta1)?;
         let opt_e = adam(&models.vs_e, cfg.lr_e, cfg.beta1)?;
         let opt_d = adam(&models.vs_d, cfg.lr_d, cfg.beta1)?;
-        Ok(Trainer { cfg, models, opt_g, opt_e, opt_d, order: EpochOrder::default(), step: 0 })
+        let e_average = (cfg.encoder_ema_decay > 0.0).then(|| EncoderAverage::new(&models.vs_e, cfg.encoder_ema_decay));
+        Ok(Trainer { cfg, models, opt_g, opt_e, opt_d, order: EpochOrder::default(), e_average, step: 0 })
     }
 
     fn total(&self, s: &Scores) -> Tensor {
@@ -207,8 +212,15 @@ impl Trainer {
         if self.cfg.latent_regression > 0.0 && self.step >= self.cfg.latent_regression_from_step {
             loss += self.latent_regression_loss(&gz, z)?;
         }
-        if self.cfg.image_reconstruction > 0.0 {
-            loss += (m.g.forward_t(&code, true) - x).square().mean(Kind::Float) * self.cfg.image_reconstruction;
+        if self.cfg.image_reconstruction > 0.0 || self.cfg.feature_reconstruction > 0.0 {
+            let reconstructed = m.g.forward_t(&code, true);
+            if self.cfg.feature_reconstruction > 0.0 {
+                let target = tch::no_grad(|| m.d.feature_map(x, false));
+                loss += (m.d.feature_map(&reconstructed, false) - target).square().mean(Kind::Float) * self.cfg.feature_reconstruction;
+            }
+            if self.cfg.image_reconstruction > 0.0 {
+                loss += (reconstructed - x).square().mean(Kind::Float) * self.cfg.image_reconstruction;
+            }
         }
         self.opt_e.zero_grad();
         self.opt_g.zero_grad();
@@ -286,7 +298,11 @@ impl Trainer {
                 }
             }
             Ok(())
-        })
+        })?;
+        match &mut self.e_average {
+            Some(average) => average.update(&self.models.vs_e),
+            None => Ok(()),
+        }
     }
 
     /// Batch `index` of the seeded epoch order (see [`EpochOrder`]).
@@ -298,8 +314,8 @@ impl Trainer {
         self.cfg.checkpoint_dir()
     }
 
-    /// Save all four variable stores and the step (optimiser moments are not saved: a resumed run
-    /// restarts Adam's averages).
+    /// Save all four variable stores, the average of E's weights (if kept) and the step (optimiser moments
+    /// are not saved: a resumed run restarts Adam's averages).
     pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
         let dir = self.checkpoint_dir();
         std::fs::create_dir_all(&dir).at(&dir)?;
@@ -309,12 +325,19 @@ impl Trainer {
             vs.save(&tmp)?;
             std::fs::rename(&tmp, &path).at(&path)?;
         }
+        if let Some(average) = &self.e_average {
+            let (path, tmp) = (dir.join(E_AVERAGE_FILE), dir.join("e_average.tmp.safetensors"));
+            average.save(&tmp)?;
+            std::fs::rename(&tmp, &path).at(&path)?;
+        }
         let state = serde_json::json!({ "step": self.step, "config": self.cfg });
         crate::atomic::write(&dir.join("state.json"), serde_json::to_string_pretty(&state).unwrap_or_default().as_bytes())?;
         Ok(dir)
     }
 
-    /// Load the checkpoint in `checkpoint_dir()`; its architecture must match the config's.
+    /// Load the checkpoint in `checkpoint_dir()`; its architecture must match the config's. With
+    /// `encoder_ema_decay` > 0 the average of E's weights is loaded too, or, for a checkpoint saved without
+    /// one, started at the loaded E.
     pub fn resume(&mut self) -> Result<usize> {
         let dir = self.checkpoint_dir();
         let state_path = dir.join("state.json");
@@ -326,6 +349,14 @@ impl Trainer {
         }
         for (name, vs) in self.models.stores() {
             vs.load(dir.join(format!("{name}.safetensors")))?;
+        }
+        if self.e_average.is_some() {
+            let path = dir.join(E_AVERAGE_FILE);
+            let mut average = EncoderAverage::new(&self.models.vs_e, self.cfg.encoder_ema_decay);
+            if path.exists() {
+                average.load(&path)?;
+            }
+            self.e_average = Some(average);
         }
         self.step = state["step"].as_u64().unwrap_or(0) as usize;
         Ok(self.step)
@@ -399,6 +430,9 @@ impl Trainer {
         Ok(stopped)
     }
 }
+
+/// The checkpoint's file for the average of E's weights.
+const E_AVERAGE_FILE: &str = "e_average.safetensors";
 
 /// Images and latents the BatchNorm statistics of exports are calibrated on (batches × size).
 const CALIBRATION_BATCHES: usize = 16;
