@@ -1022,6 +1022,7 @@ fn the_encoder_average_is_exported_and_leaves_training_alone() {
     cfg.encoder_ema_decay = 0.75;
     let (mut plain, mut t) = (Trainer::new(plain_cfg.clone(), Device::Cpu).unwrap(), Trainer::new(cfg.clone(), Device::Cpu).unwrap());
     let weights = |vs: &tch::nn::VarStore| -> Variables { vs.variables().into_iter().map(|(k, v)| (k, v.copy())).collect() };
+    let averaged = |t: &Trainer| -> Variables { t.e_average.as_ref().unwrap().variables().iter().map(|(k, v)| (k.clone(), v.copy())).collect() };
     let mut expected = weights(&t.models.vs_e);
     tch::manual_seed(7);
     for _ in 0..3 {
@@ -1034,7 +1035,7 @@ fn the_encoder_average_is_exported_and_leaves_training_alone() {
         expected = expected.iter().map(|(k, a)| (k.clone(), a + (&live[k] - a) * 0.25)).collect();
     }
     assert_eq!(largest_gap(&variables_of(&plain.models), &variables_of(&t.models), |_| true), 0.0, "the average changed how the live networks train");
-    let average: Variables = t.e_average.as_ref().unwrap().variables().iter().map(|(k, v)| (k.clone(), v.copy())).collect();
+    let average = averaged(&t);
     assert!(largest_gap(&average, &expected, |_| true) < 1e-6, "the average is not the step-by-step EMA of E's weights");
     let live = weights(&t.models.vs_e);
     assert!(largest_gap(&average, &live, |k| !k.contains("running_")) > 1e-4, "the average should lag the live weights");
@@ -1043,8 +1044,7 @@ fn the_encoder_average_is_exported_and_leaves_training_alone() {
     tch::manual_seed(12345);
     let mut resumed = Trainer::new(cfg.clone(), Device::Cpu).unwrap();
     assert_eq!(resumed.resume().unwrap(), 3);
-    let carried: Variables = resumed.e_average.as_ref().unwrap().variables().iter().map(|(k, v)| (k.clone(), v.copy())).collect();
-    assert_eq!(largest_gap(&carried, &average, |_| true), 0.0, "the checkpoint did not carry the average over");
+    assert_eq!(largest_gap(&averaged(&resumed), &average, |_| true), 0.0, "the checkpoint did not carry the average over");
 
     let (e_manifest, _) = export_run(&mut t, &imgs, 28).unwrap();
     assert_eq!(largest_gap(&weights(&t.models.vs_e), &live, |k| !k.contains("running_")), 0.0, "the export changed the live E's weights");

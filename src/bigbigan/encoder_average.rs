@@ -7,6 +7,7 @@
 //! would draw its initial weights from libtorch's global RNG and so change every later latent of the run.
 //! With the average on, the live networks train exactly as without it; only the export differs.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use tch::nn::VarStore;
@@ -32,16 +33,7 @@ impl EncoderAverage {
     /// average ← average + (1 − decay)·(E's weights − average), for every floating-point variable (BN's
     /// running statistics too: the export calibrates them afresh).
     pub fn update(&mut self, vs: &VarStore) -> Result<()> {
-        let live = vs.variables();
-        tch::no_grad(|| -> Result<()> {
-            for (name, average) in &mut self.average {
-                let Some(v) = live.get(name) else { continue };
-                if average.kind() == Kind::Float {
-                    let _ = average.f_lerp_(v, 1.0 - self.decay)?;
-                }
-            }
-            Ok(())
-        })
+        move_towards(self.average.iter().map(|(name, t)| (name.as_str(), t.shallow_clone())), &vs.variables(), self.decay)
     }
 
     /// The averaged variables, by name.
@@ -55,7 +47,7 @@ impl EncoderAverage {
 
     /// Loads an average saved by [`Self::save`]; every one of E's variables must be in it.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let saved: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)?.into_iter().collect();
+        let saved: HashMap<String, Tensor> = Tensor::read_safetensors(path)?.into_iter().collect();
         tch::no_grad(|| -> Result<()> {
             for (name, average) in &mut self.average {
                 let Some(t) = saved.get(name) else {
@@ -86,4 +78,19 @@ impl EncoderAverage {
         set(&kept)?;
         out
     }
+}
+
+/// One step of an exponential moving average: every floating-point `average` ← average + (1 − decay)·(its
+/// namesake in `live` − average), in place, one kernel per tensor. E's average and the EMA generator both
+/// move this way.
+pub(super) fn move_towards<'a>(averages: impl IntoIterator<Item = (&'a str, Tensor)>, live: &HashMap<String, Tensor>, decay: f64) -> Result<()> {
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut average) in averages {
+            let Some(v) = live.get(name) else { continue };
+            if average.kind() == Kind::Float {
+                let _ = average.f_lerp_(v, 1.0 - decay)?;
+            }
+        }
+        Ok(())
+    })
 }

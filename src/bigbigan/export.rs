@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use tch::{nn, CModule, Kind, Tensor};
 
 use super::nets::{Encoder, Generator};
-use super::train::Trainer;
+use super::train::{calibrate_encoder, Trainer};
 use super::{Architecture, TrainConfig};
 use crate::error::{Error, IoContext, Result};
 
@@ -112,22 +112,21 @@ pub fn export_generator_of_run(trainer: &mut Trainer) -> Result<PathBuf> {
 /// Export the trained encoder and EMA generator of a run as `<out_dir>/export/{encoder,generator}.*`, their
 /// BatchNorm statistics calibrated first (encoder on training images, generator on latents).
 pub fn export_run(trainer: &mut Trainer, images: &Tensor, input_side: i64) -> Result<(PathBuf, PathBuf)> {
-    trainer.calibrate(images)?;
+    trainer.calibrate_generator(images.device())?;
     let cfg: TrainConfig = trainer.cfg.clone();
     let dir = cfg.export_dir();
     let source = format!("{} step {}", cfg.name, trainer.step);
     let name = format!("{}-e", cfg.name);
     let batches = trainer.calibration_images(images)?;
     let m = &mut trainer.models;
+    // The exported weights — the live E's, or their average put in place — are calibrated as they are exported.
+    let export_e = |vs: &mut nn::VarStore, source: &str| {
+        calibrate_encoder(&m.e, vs, &batches)?;
+        export_encoder(&m.e, vs, &cfg.architecture, input_side, &dir, &name, source)
+    };
     let e = match &trainer.e_average {
-        // The average's BN statistics are calibrated as the live E's are, with the average in place.
-        Some(average) => average.with_average_in(&mut m.vs_e, |vs| {
-            super::calibrate::calibrate(vs, &batches, |x| {
-                let _ = m.e.forward_t(x, true);
-            })?;
-            export_encoder(&m.e, vs, &cfg.architecture, input_side, &dir, &name, &format!("{source}, E's weights averaged (decay {})", cfg.encoder_ema_decay))
-        })?,
-        None => export_encoder(&m.e, &mut m.vs_e, &cfg.architecture, input_side, &dir, &name, &source)?,
+        Some(average) => average.with_average_in(&mut m.vs_e, |vs| export_e(vs, &format!("{source}, E's weights averaged (decay {})", cfg.encoder_ema_decay)))?,
+        None => export_e(&mut m.vs_e, &source)?,
     };
     let g = export_generator(&m.g_ema, &mut m.vs_g_ema, &dir, &format!("{}-g", cfg.name), &source)?;
     if !e.exists() || !g.exists() {

@@ -22,7 +22,7 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use super::diagnostics::{self, Diagnostics, LOG_HEADER};
-use super::encoder_average::EncoderAverage;
+use super::encoder_average::{move_towards, EncoderAverage};
 use super::losses::hinge_pair;
 pub use super::losses::Terms;
 pub use super::models::Models;
@@ -287,18 +287,8 @@ impl Trainer {
     }
 
     fn update_ema(&mut self) -> Result<()> {
-        let decay = self.cfg.ema_decay;
-        let live = self.models.vs_g.variables();
-        tch::no_grad(|| -> Result<()> {
-            for (name, mut ema) in self.models.vs_g_ema.variables() {
-                let Some(v) = live.get(&name) else { continue };
-                if ema.kind() == Kind::Float {
-                    // ema ← ema + (1 − decay)·(v − ema): one kernel per tensor.
-                    let _ = ema.f_lerp_(v, 1.0 - decay)?;
-                }
-            }
-            Ok(())
-        })?;
+        let g_ema = self.models.vs_g_ema.variables();
+        move_towards(g_ema.iter().map(|(name, t)| (name.as_str(), t.shallow_clone())), &self.models.vs_g.variables(), self.cfg.ema_decay)?;
         match &mut self.e_average {
             Some(average) => average.update(&self.models.vs_e),
             None => Ok(()),
@@ -319,16 +309,18 @@ impl Trainer {
     pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
         let dir = self.checkpoint_dir();
         std::fs::create_dir_all(&dir).at(&dir)?;
-        for (name, vs) in self.models.stores() {
+        // Each file is written beside its place and renamed into it, so a killed save leaves the last one whole.
+        let save = |name: &str, write: &dyn Fn(&std::path::Path) -> Result<()>| -> Result<()> {
             let path = dir.join(format!("{name}.safetensors"));
             let tmp = dir.join(format!("{name}.tmp.safetensors")); // the extension picks the format
-            vs.save(&tmp)?;
-            std::fs::rename(&tmp, &path).at(&path)?;
+            write(&tmp)?;
+            std::fs::rename(&tmp, &path).at(&path)
+        };
+        for (name, vs) in self.models.stores() {
+            save(name, &|tmp| Ok(vs.save(tmp)?))?;
         }
         if let Some(average) = &self.e_average {
-            let (path, tmp) = (dir.join(E_AVERAGE_FILE), dir.join("e_average.tmp.safetensors"));
-            average.save(&tmp)?;
-            std::fs::rename(&tmp, &path).at(&path)?;
+            save(E_AVERAGE_NAME, &|tmp| average.save(tmp))?;
         }
         let state = serde_json::json!({ "step": self.step, "config": self.cfg });
         crate::atomic::write(&dir.join("state.json"), serde_json::to_string_pretty(&state).unwrap_or_default().as_bytes())?;
@@ -351,7 +343,7 @@ impl Trainer {
             vs.load(dir.join(format!("{name}.safetensors")))?;
         }
         if self.e_average.is_some() {
-            let path = dir.join(E_AVERAGE_FILE);
+            let path = dir.join(format!("{E_AVERAGE_NAME}.safetensors"));
             let mut average = EncoderAverage::new(&self.models.vs_e, self.cfg.encoder_ema_decay);
             if path.exists() {
                 average.load(&path)?;
@@ -431,8 +423,8 @@ impl Trainer {
     }
 }
 
-/// The checkpoint's file for the average of E's weights.
-const E_AVERAGE_FILE: &str = "e_average.safetensors";
+/// The checkpoint's name (`<name>.safetensors`) for the average of E's weights.
+const E_AVERAGE_NAME: &str = "e_average";
 
 /// Images and latents the BatchNorm statistics of exports are calibrated on (batches × size).
 const CALIBRATION_BATCHES: usize = 16;
@@ -452,10 +444,7 @@ impl Trainer {
     /// Calibrate E's BatchNorm statistics on training images, and the EMA generator's on fresh latents.
     pub fn calibrate(&mut self, images: &Tensor) -> Result<()> {
         let batches = self.calibration_images(images)?;
-        let m = &self.models;
-        super::calibrate::calibrate(&m.vs_e, &batches, |x| {
-            let _ = m.e.forward_t(x, true);
-        })?;
+        calibrate_encoder(&self.models.e, &self.models.vs_e, &batches)?;
         self.calibrate_generator(images.device())
     }
 
@@ -472,6 +461,15 @@ impl Trainer {
         })?;
         Ok(())
     }
+}
+
+/// Set the BatchNorm statistics in `vs`, the variables `encoder` runs with, to their means over `batches`
+/// (see [`super::calibrate`]).
+pub(super) fn calibrate_encoder(encoder: &super::nets::Encoder, vs: &nn::VarStore, batches: &[Tensor]) -> Result<()> {
+    super::calibrate::calibrate(vs, batches, |x| {
+        let _ = encoder.forward_t(x, true);
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
