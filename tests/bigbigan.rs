@@ -269,6 +269,69 @@ fn the_comparison_terms_add_their_weighted_error_to_the_eg_loss() {
     assert_refused(dir.path(), &tiny_with(dir.path(), "feature_reconstruction = -1"), "feature_reconstruction ≥ 0");
 }
 
+/// `cycle_input_noise` feeds E a noisy copy of x in the cycle term alone: the E/G loss grows by
+/// λ·MSE(x, G(E(x + sd·ε))), ε the step's draw after E's own, and not by the clean cycle's error; the
+/// adversarial pairs keep the clean x. Refused without a cycle term to act in.
+#[test]
+fn the_denoising_cycle_reconstructs_the_clean_image_from_a_noisy_code() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (x, z) = images_and_latents(dir.path());
+    let fresh = |noise: f64, lambda: f64| {
+        deterministic_trainer(dir.path(), |cfg| {
+            cfg.image_reconstruction = lambda;
+            cfg.cycle_input_noise = noise;
+        })
+    };
+    let eg_loss = |mut t: Trainer| {
+        tch::manual_seed(11);
+        t.eg_step(&x, &z).unwrap().0
+    };
+    let plain = eg_loss(fresh(0.0, 0.0));
+    let (clean_error, noisy_error) = tch::no_grad(|| {
+        let m = &fresh(0.0, 0.0).models;
+        let error = |code: Tensor| (m.g.forward_t(&code, true) - &x).square().mean(Kind::Float).double_value(&[]);
+        tch::manual_seed(11);
+        let code = m.e.forward_t(&x, true).z_sample; // draws E's ε (times σ = 0) first, as the step does
+        let noisy = &x + x.randn_like() * 0.5;
+        (error(code), error(m.e.forward_t(&noisy, true).z_sample))
+    });
+    assert!((noisy_error - clean_error).abs() > 1e-3 * clean_error, "the noise moved nothing: {noisy_error} vs {clean_error}");
+    let extra = eg_loss(fresh(0.5, 3.0)) - plain;
+    assert!((extra - 3.0 * noisy_error).abs() < 1e-3 * 3.0 * noisy_error, "the E/G loss grew by {extra}, not 3 × {noisy_error} (clean: 3 × {clean_error})");
+    assert_refused(dir.path(), &tiny_with(dir.path(), "cycle_input_noise = 0.5"), "set image_reconstruction or feature_reconstruction");
+    assert_refused(dir.path(), &tiny_with(dir.path(), "image_reconstruction = 1\ncycle_input_noise = -1"), "cycle_input_noise ≥ 0");
+}
+
+/// `flip_images` mirrors each training image left–right with probability ½: every row of a training batch is
+/// the epoch order's image or its mirror, both occur, and the players' step sees them (its losses differ from
+/// the same seed's without flips).
+#[test]
+fn flipped_batches_hold_each_image_or_its_mirror() {
+    let _turn = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let images = images(&config(dir.path()));
+    let trainer = |flip: bool| {
+        let mut cfg = config(dir.path());
+        cfg.flip_images = flip;
+        Trainer::new(cfg, Device::Cpu).unwrap()
+    };
+    let mut t = trainer(true);
+    tch::manual_seed(5);
+    let (order, seen) = (t.batch(&images, 0).unwrap(), t.training_batch(&images, 0).unwrap());
+    let rows_equal = |a: &Tensor| Vec::<bool>::try_from((a - &seen).abs().amax([1i64, 2, 3].as_slice(), false).eq(0.0)).unwrap();
+    let (kept, mirrored) = (rows_equal(&order), rows_equal(&order.flip([3])));
+    assert!(kept.iter().zip(&mirrored).all(|(k, m)| *k || *m), "a row is neither the image nor its mirror: {kept:?} {mirrored:?}");
+    assert!(kept.iter().zip(&mirrored).any(|(k, m)| *m && !*k) && kept.contains(&true), "not both kinds: {kept:?} {mirrored:?}");
+    assert_eq!(trainer(false).training_batch(&images, 0).unwrap(), order, "without flips the batch is the epoch order's");
+    let first_step = |flip: bool| {
+        let mut t = trainer(flip);
+        tch::manual_seed(5);
+        t.train_step(&images).unwrap().values().unwrap()
+    };
+    assert_ne!(first_step(true), first_step(false), "the players' step did not see the flips");
+}
+
 /// A fixed batch of 16 training images and 16 seeded latents, for steps compared across configs.
 fn images_and_latents(dir: &std::path::Path) -> (Tensor, Tensor) {
     let x = images(&config(dir)).narrow(0, 0, 16);

@@ -226,6 +226,18 @@ pub struct TrainConfig {
     /// see them. E/G loss only, D is not trained by it; a comparison variant, never BigBiGAN's default (0).
     #[serde(default)]
     pub feature_reconstruction: f64,
+    /// Denoising the cycle (Vincent et al. 2008, "Extracting and composing robust features with denoising
+    /// autoencoders"): Gaussian noise of this sd (images in [−1, 1]) on the images E reads in the cycle terms
+    /// alone, so G must reconstruct the clean x from E(x + noise) and E has to keep what survives the noise
+    /// (shapes, not pixel texture). The adversarial pairs keep the clean x; E takes a second pass for the
+    /// cycle. Needs `image_reconstruction` or `feature_reconstruction`; a comparison variant (0 = off).
+    #[serde(default)]
+    pub cycle_input_noise: f64,
+    /// Each training image flipped left–right with probability ½ in every batch D and E/G see (the mask from
+    /// libtorch's seeded RNG), as supervised training on these images does; the probes' images are never
+    /// flipped. A comparison variant (false = off).
+    #[serde(default)]
+    pub flip_images: bool,
     /// Weight of mismatched pairs as an extra class in D's joint hinge (a "matching-aware" D, as GAN-CLS's
     /// real image with the wrong text): D can then no longer ignore the pairing, which `--pairing-probe`
     /// shows the recipe's D does. Which pairs and which class: `mismatch_side`. D's loss only; 0 = off
@@ -277,8 +289,11 @@ impl TrainConfig {
         }
         let a = &cfg.architecture;
         let finite_non_negative = |v: f64| v >= 0.0 && v.is_finite();
-        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !finite_non_negative(cfg.mismatch_weight) || !finite_non_negative(cfg.instance_noise) || !finite_non_negative(cfg.image_reconstruction) || !finite_non_negative(cfg.feature_reconstruction) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
-            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0, instance_noise ≥ 0, image_reconstruction ≥ 0, feature_reconstruction ≥ 0 and z_stdev_max > 0 are required".into()));
+        if !(0.0..1.0).contains(&a.dropout) || !(0.0..1.0).contains(&cfg.beta1) || cfg.latent_regression.is_nan() || cfg.latent_regression < 0.0 || !finite_non_negative(cfg.mismatch_weight) || !finite_non_negative(cfg.instance_noise) || !finite_non_negative(cfg.image_reconstruction) || !finite_non_negative(cfg.feature_reconstruction) || !finite_non_negative(cfg.cycle_input_noise) || a.z_stdev_max.is_some_and(|m| m.is_nan() || m <= 0.0) {
+            return Err(fail("0 ≤ dropout < 1, 0 ≤ beta1 < 1, latent_regression ≥ 0, mismatch_weight ≥ 0, instance_noise ≥ 0, image_reconstruction ≥ 0, feature_reconstruction ≥ 0, cycle_input_noise ≥ 0 and z_stdev_max > 0 are required".into()));
+        }
+        if cfg.cycle_input_noise > 0.0 && cfg.image_reconstruction == 0.0 && cfg.feature_reconstruction == 0.0 {
+            return Err(fail("cycle_input_noise is the noise on E's input in the cycle terms; set image_reconstruction or feature_reconstruction above 0, or remove it".into()));
         }
         if ![a.e_layers, a.d_layers].iter().all(|n| (3..=4).contains(n)) {
             return Err(fail(format!("e_layers and d_layers must be 3 or 4 (got {} and {})", a.e_layers, a.d_layers)));

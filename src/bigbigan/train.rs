@@ -13,7 +13,10 @@
 //!   `latent_regression_trains_e_body = false`, from step `latent_regression_from_step`: a comparison
 //!   variant only] [+ λ_x MSE(x, G(E(x))), ALICE's cycle consistency, when `image_reconstruction` > 0: a
 //!   comparison variant only] [+ λ_F MSE(F(x), F(G(E(x)))), the cycle in D's features, when
-//!   `feature_reconstruction` > 0: a comparison variant only]
+//!   `feature_reconstruction` > 0: a comparison variant only; E reads x + noise in both cycles when
+//!   `cycle_input_noise` > 0]
+//!
+//! With `flip_images`, every batch's images are mirrored left–right at random before either step sees them.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -158,16 +161,27 @@ impl Trainer {
         let latent = self.models.g.latent();
         let mut d = Vec::with_capacity(self.cfg.d_steps);
         for k in 0..self.cfg.d_steps {
-            let x = self.batch(images, self.step * per_step + k)?;
+            let x = self.training_batch(images, self.step * per_step + k)?;
             let z = Tensor::f_randn([x.size()[0], latent], (Kind::Float, x.device()))?;
             d.push(self.d_update(&x, &z)?);
         }
-        let x = self.batch(images, self.step * per_step + self.cfg.d_steps)?;
+        let x = self.training_batch(images, self.step * per_step + self.cfg.d_steps)?;
         let z = Tensor::f_randn([x.size()[0], latent], (Kind::Float, x.device()))?;
         let eg = self.eg_update(&x, &z)?.0;
         self.update_ema()?;
         self.step += 1;
         Ok(StepLosses { d: Tensor::f_stack(&d, 0)?.f_mean(Kind::Float)?, eg })
+    }
+
+    /// Batch `index` of the epochs' order as the players see it: with `flip_images`, each image mirrored
+    /// left–right with probability ½.
+    pub fn training_batch(&mut self, images: &Tensor, index: usize) -> Result<Tensor> {
+        let x = self.batch(images, index)?;
+        if !self.cfg.flip_images {
+            return Ok(x);
+        }
+        let flip = Tensor::f_rand([x.size()[0], 1, 1, 1], (Kind::Float, x.device()))?.f_lt(0.5)?;
+        Ok(x.f_flip([3])?.f_where_self(&flip, &x)?)
     }
 
     /// Update D on encoder pairs (x, E(x)) and generator pairs (G(z), z); returns D's loss before it.
@@ -213,7 +227,9 @@ impl Trainer {
             loss += self.latent_regression_loss(&gz, z)?;
         }
         if self.cfg.image_reconstruction > 0.0 || self.cfg.feature_reconstruction > 0.0 {
-            let reconstructed = m.g.forward_t(&code, true);
+            let sd = self.cfg.cycle_input_noise;
+            let cycle_code = if sd > 0.0 { m.e.forward_t(&(x + x.f_randn_like()? * sd), true).z_sample } else { code.shallow_clone() };
+            let reconstructed = m.g.forward_t(&cycle_code, true);
             if self.cfg.feature_reconstruction > 0.0 {
                 let target = tch::no_grad(|| m.d.feature_map(x, false));
                 loss += (m.d.feature_map(&reconstructed, false) - target).square().mean(Kind::Float) * self.cfg.feature_reconstruction;
